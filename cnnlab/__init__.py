@@ -1,0 +1,17 @@
+"""cnnlab: helpers for an interactive course on neural networks and CNNs with Keras 3.
+
+Import order matters for a quiet notebook: TensorFlow prints C++ log lines to the
+process's stderr when it loads, which nbval then sees as cell output. Importing
+cnnlab first sets the log level before any backend is imported.
+"""
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+__version__ = "0.1.0"
+
+from cnnlab.runtime import Profile, setup  # noqa: E402
+
+__all__ = ["Profile", "setup", "__version__"]
