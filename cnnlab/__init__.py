@@ -15,3 +15,15 @@ __version__ = "0.1.0"
 from cnnlab.runtime import Profile, setup  # noqa: E402
 
 __all__ = ["Profile", "setup", "__version__"]
+
+_SUBMODULES = {"data", "grading", "layers", "models", "params", "runtime", "viz", "widgets"}
+
+
+def __getattr__(name):
+    # Lessons write `cnnlab.viz.plot_history(...)` after a bare `import cnnlab`; importing
+    # the heavy submodules only on first use keeps `import cnnlab` instant.
+    if name in _SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"cnnlab.{name}")
+    raise AttributeError(f"module 'cnnlab' has no attribute {name!r}")

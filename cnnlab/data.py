@@ -139,13 +139,14 @@ def keras_cache_dir() -> Path:
     return Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")) / "datasets"
 
 
-def fashion_mnist_folders() -> list[Path]:
-    """Return the folders searched for Fashion-MNIST's IDX files, in order."""
+def fashion_mnist_folders() -> list[tuple[str, Path]]:
+    """Return ``(description, folder)`` for each place searched for Fashion-MNIST, in order."""
     folders = []
     if os.environ.get(DATA_ENV):
         root = Path(os.environ[DATA_ENV]).expanduser()
-        folders += [root, root / "fashion-mnist"]
-    folders += [DEBIAN_DIR, keras_cache_dir() / "fashion-mnist"]
+        folders += [(f"${DATA_ENV}", root), (f"${DATA_ENV}/fashion-mnist", root / "fashion-mnist")]
+    folders += [("Debian's dataset-fashion-mnist package", DEBIAN_DIR),
+                ("the Keras cache", keras_cache_dir() / "fashion-mnist")]
     return folders
 
 
@@ -159,7 +160,7 @@ def load_sample():
 def load_fashion_mnist(*, allow_sample: bool = False, download: bool = True, verbose: bool = True):
     """Return Fashion-MNIST as ``(x_train, y_train), (x_test, y_test)``, uint8, 28x28."""
     tried = []
-    for folder in fashion_mnist_folders():
+    for where, folder in fashion_mnist_folders():
         if not folder.is_dir():
             tried.append(f"{folder}: no such folder")
             continue
@@ -168,7 +169,7 @@ def load_fashion_mnist(*, allow_sample: bool = False, download: bool = True, ver
         except DataNotFoundError as err:
             tried.append(str(err))
             continue
-        _say(verbose, f"Fashion-MNIST from {folder}", data)
+        _say(verbose, f"Fashion-MNIST from {where}", data)
         return data
     if download:
         try:
@@ -195,7 +196,7 @@ def load_mnist(*, verbose: bool = True):
         folder = Path(os.environ[DATA_ENV]).expanduser() / "mnist"
         if folder.is_dir():
             data = load_idx_folder(folder)
-            _say(verbose, f"MNIST from {folder}", data)
+            _say(verbose, f"MNIST from ${DATA_ENV}/mnist", data)
             return data
         tried.append(f"{folder}: no such folder")
     try:
@@ -221,7 +222,7 @@ def load_cifar10(*, verbose: bool = True):
         folder = Path(os.environ[DATA_ENV]).expanduser() / "cifar-10-batches-py"
         if folder.is_dir():
             data = _load_cifar_folder(folder)
-            _say(verbose, f"CIFAR-10 from {folder}", data)
+            _say(verbose, f"CIFAR-10 from ${DATA_ENV}/cifar-10-batches-py", data)
             return data
         tried.append(f"{folder}: no such folder")
     try:

@@ -1,0 +1,178 @@
+"""Self-checks for learners: one ``with check(...)`` block per test cell.
+
+Each line in the block is one check. The block prints a line per check, pass or fail with a
+hint in plain words, then raises :class:`CheckFailed` if anything failed, so nbgrader and
+``cnnlab grade`` mark the cell as failed. An unanswered stub (``NotImplementedError``) reports
+"not done yet" instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.grading.keras_checks import model_mismatch
+
+HIDDEN_NOTE = "Hidden tests may check more when your work is graded."
+
+
+class CheckFailed(AssertionError):
+    """A test cell's checks did not all pass; the printed lines above say which and why."""
+
+    def _render_traceback_(self):
+        # IPython shows these lines instead of a traceback: the report is already printed.
+        return [f"CheckFailed: {self}"]
+
+
+class NotDoneYet(CheckFailed):
+    """The learner's code still raises NotImplementedError (the exercise's stub)."""
+
+    def _render_traceback_(self):
+        return [f"NotDoneYet: {self}"]
+
+
+def _as_numbers(value, role: str) -> tuple[np.ndarray | None, str | None]:
+    """Return (array, None), or (None, reason) when value is not an array of numbers."""
+    try:
+        array = np.asarray(value)
+    except Exception as error:  # a learner's object may fail in any way when converted
+        return None, f"{role} could not be read as an array ({type(error).__name__}: {error})"
+    if array.dtype.kind not in "biuf":
+        return None, (
+            f"{role} holds {array.dtype} values ({type(value).__name__}); "
+            "expected numbers (int, float or bool)"
+        )
+    return array, None
+
+
+def array_mismatch(actual, expected, rtol: float = 1e-6, atol: float = 1e-8) -> str | None:
+    """Return the first way ``actual`` differs from ``expected`` (shape, dtype, values), or None.
+
+    >>> array_mismatch([0.1, 0.2], [0.1, 0.2]) is None
+    True
+    >>> array_mismatch([1, 2, 3], [[1, 2, 3]])
+    'shape is (3,), expected (1, 3)'
+    >>> array_mismatch([0.0, 0.5], [0.0, 0.4], atol=0.01)
+    'value at index (1,) is 0.5, expected 0.4 (tolerance: atol=0.01, rtol=1e-06)'
+    """
+    got, reason = _as_numbers(actual, "your result")
+    if reason:
+        return reason
+    want = np.asarray(expected, dtype=float)
+    if got.shape != want.shape:
+        return f"shape is {got.shape}, expected {want.shape}"
+    got = got.astype(float)
+    if np.isnan(got).any() and not np.isnan(want).any():
+        where = tuple(int(i) for i in np.argwhere(np.isnan(got))[0])
+        return f"value at index {where} is nan (not a number); look for a division by zero or an overflow"
+    bad = ~(np.abs(got - want) <= atol + rtol * np.abs(want))
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0]) if got.ndim else ()
+        return (
+            f"value at index {where} is {got[where]:.6g}, expected {want[where]:.6g} "
+            f"(tolerance: atol={atol:g}, rtol={rtol:g})"
+        )
+    return None
+
+
+class Checks:
+    """The block ``check`` opens: each method records one check (see docs/exercises.md)."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.results: list[tuple[bool, str, str]] = []
+
+    def _record(self, problem: str | None, what: str, hint: str) -> bool:
+        label = what or f"check {len(self.results) + 1}"
+        if problem is None:
+            self.results.append((True, label, ""))
+        else:
+            self.results.append((False, label, f"{problem}." + (f" Hint: {hint}" if hint else "")))
+        return problem is None
+
+    def array(self, actual, expected, *, rtol: float = 1e-6, atol: float = 1e-8,
+              what: str = "", hint: str = "") -> bool:
+        """Record whether ``actual`` matches ``expected`` in shape, dtype kind and values."""
+        return self._record(array_mismatch(actual, expected, rtol, atol), what, hint)
+
+    def equal(self, actual, expected, *, what: str = "", hint: str = "") -> bool:
+        """Record whether ``actual == expected`` (ints, strings, shapes)."""
+        try:
+            same = bool(actual == expected)
+        except Exception:  # an array compared with a scalar is ambiguous: that is a mismatch
+            same = False
+        problem = None if same else f"got {actual!r}, expected {expected!r}"
+        return self._record(problem, what, hint)
+
+    def true(self, condition, *, what: str = "", hint: str = "") -> bool:
+        """Record whether ``condition`` holds."""
+        try:
+            holds = bool(condition)
+        except Exception as error:
+            return self._record(f"could not tell ({type(error).__name__}: {error})", what, hint)
+        return self._record(None if holds else "this is not the case", what, hint)
+
+    def model(self, model, spec, *, input_shape=None, total_params=None,
+              what: str = "", hint: str = "") -> bool:
+        """Record whether a Keras model matches ``spec`` (see :func:`model_mismatch`)."""
+        problem = model_mismatch(model, spec, input_shape=input_shape, total_params=total_params)
+        return self._record(problem, what or "the model matches the spec", hint)
+
+    def lines(self) -> list[str]:
+        """Return one line per check run so far: PASS or FAIL, what, and why."""
+        return [f"{'PASS' if ok else 'FAIL'}  {label}" + (f": {msg}" if msg else "")
+                for ok, label, msg in self.results]
+
+    def report(self) -> str:
+        """Return the lines the block prints: one per check, then a summary."""
+        lines = self.lines()
+        failed = sum(not ok for ok, _, _ in self.results)
+        if failed:
+            lines.append(f"{self.name}: {failed} of {len(self.results)} checks failed.")
+        else:
+            lines.append(f"{self.name}: all {len(self.results)} checks pass. {HIDDEN_NOTE}")
+        return "\n".join(lines)
+
+
+class check:
+    """Open a block of checks named ``name``: ``with check("softmax") as c: c.array(...)``."""
+
+    def __init__(self, name: str):
+        self.checks = Checks(name)
+
+    def __enter__(self) -> Checks:
+        return self.checks
+
+    def __exit__(self, kind, error, traceback) -> bool:
+        name = self.checks.name
+        if kind is not None and issubclass(kind, NotImplementedError):
+            print(f"NOT DONE YET  {name}: your code still raises NotImplementedError. "
+                  "Replace `raise NotImplementedError()` with your answer, run that cell, "
+                  "then run this one again.")
+            raise NotDoneYet(f"{name} is not done yet") from None
+        if kind is not None and not issubclass(kind, Exception):
+            return False  # KeyboardInterrupt, SystemExit: not ours to swallow
+        if kind is not None:
+            for line in self.checks.lines():
+                print(line)
+            print(f"ERROR  {name}: your code raised {kind.__name__}: {error}. "
+                  "The checks after it did not run; fix the error and run this cell again.")
+            raise CheckFailed(f"{name}: your code raised {kind.__name__}: {error}") from None
+        print(self.checks.report())
+        failed = [label for ok, label, _ in self.checks.results if not ok]
+        if failed:
+            raise CheckFailed(f"{name}: failed {', '.join(failed)}")
+        return False
+
+
+def check_array(actual, expected, *, rtol: float = 1e-6, atol: float = 1e-8,
+                what: str = "the result", hint: str = "") -> None:
+    """Run one array check as its own block; print the verdict; raise CheckFailed on a mismatch."""
+    with check(what) as c:
+        c.array(actual, expected, rtol=rtol, atol=atol, what=what, hint=hint)
+
+
+def check_model(model, spec, *, input_shape=None, total_params=None,
+                what: str = "the model", hint: str = "") -> None:
+    """Run one model-spec check as its own block; print the verdict; raise CheckFailed on a mismatch."""
+    with check(what) as c:
+        c.model(model, spec, input_shape=input_shape, total_params=total_params, what=what, hint=hint)

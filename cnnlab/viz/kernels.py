@@ -1,0 +1,176 @@
+"""Classic hand-made kernels applied to real photos, with the convolution a Keras layer uses.
+
+A convolution layer slides a small weight image (the kernel) over its input. Before any
+learning, people designed such kernels by hand: edge detectors (Sobel), line detectors,
+blurs, sharpening. :func:`apply_filter` runs one through ``keras.ops.conv``, the very op
+``keras.layers.Conv2D`` calls, so what a learner sees here is exactly what a conv layer with
+those weights computes. Like every deep-learning library, that op does not flip the kernel
+(mathematicians call it cross-correlation), so a Sobel-x kernel gives a positive response
+where brightness increases from left to right.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cnnlab.viz._figure import as_image, new_figure
+
+_SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
+_BINOMIAL_5 = np.array([1, 4, 6, 4, 1], dtype=np.float32)
+
+KERNELS: dict[str, np.ndarray] = {
+    # Line detectors (Gonzalez & Woods): a bright line one pixel wide on a flat background.
+    "vertical_line": np.array([[-1, 2, -1]] * 3, dtype=np.float32),
+    "horizontal_line": np.array([[-1, 2, -1]] * 3, dtype=np.float32).T.copy(),
+    "sobel_x": _SOBEL_X,
+    "sobel_y": _SOBEL_X.T.copy(),
+    "laplacian": np.array([[0, 1, 0], [1, -4, 1], [0, 1, 0]], dtype=np.float32),
+    "box_blur": np.full((3, 3), 1 / 9, dtype=np.float32),
+    "gaussian_blur": np.outer(_BINOMIAL_5, _BINOMIAL_5) / 256.0,
+    "sharpen": np.array([[0, -1, 0], [-1, 5, -1], [0, -1, 0]], dtype=np.float32),
+}
+
+SAMPLE_IMAGES = ("astronaut", "camera", "coffee", "chelsea")
+
+
+def sample_image(name: str = "camera", *, grey: bool = False) -> np.ndarray:
+    """Return a scikit-image sample photo as float32 in [0, 1], (H, W) grey or (H, W, 3) RGB.
+
+    >>> sample_image("camera").shape, sample_image("chelsea", grey=True).shape
+    ((512, 512), (300, 451))
+    """
+    import skimage.color
+    import skimage.data
+
+    if name not in SAMPLE_IMAGES:
+        raise ValueError(f"Unknown sample image {name!r}. Choose one of {list(SAMPLE_IMAGES)}.")
+    image = getattr(skimage.data, name)().astype(np.float32) / 255.0
+    if grey and image.ndim == 3:
+        image = skimage.color.rgb2gray(image).astype(np.float32)
+    return image
+
+
+def get_kernel(kernel) -> np.ndarray:
+    """Return ``kernel`` (a name in :data:`KERNELS` or a 2-D array of odd size) as float32.
+
+    >>> get_kernel("sobel_x")
+    array([[-1.,  0.,  1.],
+           [-2.,  0.,  2.],
+           [-1.,  0.,  1.]], dtype=float32)
+    """
+    if isinstance(kernel, str):
+        if kernel not in KERNELS:
+            raise ValueError(f"Unknown kernel {kernel!r}. Named kernels: {list(KERNELS)}; "
+                             f"or pass your own 2-D array.")
+        return KERNELS[kernel]
+    array = np.asarray(kernel, dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(
+            f"A kernel must be 2-D (height, width), got shape {array.shape}. For a colour image "
+            f"pass one 2-D kernel: it is applied to each channel separately."
+        )
+    if array.shape[0] % 2 == 0 or array.shape[1] % 2 == 0:
+        raise ValueError(
+            f"A kernel needs odd height and width so it has a centre pixel, got shape {array.shape}. "
+            f"Pad it with a row or column of zeros."
+        )
+    return array
+
+
+def apply_filter(image, kernel, *, padding: str = "same") -> np.ndarray:
+    """Return the response of ``image`` to ``kernel`` (an (H, W) image gives (H, W), (H, W, C) gives (H, W, C)).
+
+    ``padding`` is ``"same"`` (zeros around the border, as ``Conv2D(padding="same")``),
+    ``"valid"`` (no padding: the output shrinks by the kernel size minus one) or
+    ``"reflect"`` (mirror the border, which avoids the bright frame zeros give on photos).
+    Colour channels are filtered one at a time with the same kernel.
+
+    >>> image = np.zeros((5, 6), dtype="float32"); image[:, 3:] = 1.0   # one vertical edge
+    >>> apply_filter(image, "sobel_x")[2]          # the last column sees the zero padding
+    array([ 0.,  0.,  4.,  4.,  0., -4.], dtype=float32)
+    >>> apply_filter(image, "sobel_x", padding="reflect")[2]
+    array([0., 0., 4., 4., 0., 0.], dtype=float32)
+    """
+    from keras import ops
+
+    kernel = get_kernel(kernel)
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim not in (2, 3):
+        raise ValueError(
+            f"Expected one image of shape (height, width) or (height, width, channels), got shape "
+            f"{array.shape}. For a batch, call apply_filter once per image."
+        )
+    if padding not in ("same", "valid", "reflect"):
+        raise ValueError(f"padding must be 'same', 'valid' or 'reflect', got {padding!r}.")
+    grey = array.ndim == 2
+    # Channels become the batch, so one single-channel kernel filters each channel alike.
+    batch = array[None, :, :, None] if grey else np.moveaxis(array, -1, 0)[..., None]
+    if padding == "reflect":
+        rows, cols = kernel.shape[0] // 2, kernel.shape[1] // 2
+        batch = np.pad(batch, [(0, 0), (rows, rows), (cols, cols), (0, 0)], mode="reflect")
+    response = ops.conv(batch, kernel[:, :, None, None], padding="same" if padding == "same" else "valid",
+                        data_format="channels_last")
+    response = ops.convert_to_numpy(response)[..., 0]
+    return response[0] if grey else np.moveaxis(response, 0, -1)
+
+
+def _is_detector(kernel: np.ndarray) -> bool:
+    """True when the weights sum to zero: flat regions give 0, the response is signed."""
+    return abs(float(kernel.sum())) < 1e-6
+
+
+def draw_kernel(ax, kernel: np.ndarray, *, numbers: bool = True) -> None:
+    """Draw ``kernel`` as a small image on a symmetric red-blue scale, with its weights written in."""
+    limit = float(np.abs(kernel).max()) or 1.0
+    ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if numbers and max(kernel.shape) <= 7:
+        size = 12 if max(kernel.shape) <= 3 else 9
+        for (row, col), value in np.ndenumerate(kernel):
+            text = f"{value:g}" if float(value).is_integer() else f"{value:.2f}"
+            colour = "white" if abs(value) > 0.6 * limit else "black"
+            ax.text(col, row, text, ha="center", va="center", fontsize=size, color=colour)
+
+
+def plot_filter_response(image, kernel, *, padding: str = "same", title=None):
+    """Return a figure of the image, the kernel with its numbers, and the filtered image.
+
+    ``image`` is an array or a sample name (see :data:`SAMPLE_IMAGES`); ``kernel`` a name in
+    :data:`KERNELS` or a 2-D array. Kernels whose weights sum to 0 (edge and line detectors)
+    give signed responses, drawn red (positive) and blue (negative) around white zero.
+    """
+    name = kernel if isinstance(kernel, str) else "custom kernel"
+    kernel = get_kernel(kernel)
+    if isinstance(image, str):
+        image = sample_image(image)
+    image = np.asarray(image, dtype=np.float32)
+    response = apply_filter(image, kernel, padding=padding)
+
+    fig = new_figure(height=3.6)
+    grid = fig.add_gridspec(1, 3, width_ratios=[4, 1.6, 4])
+    ax_image, ax_kernel, ax_response = (fig.add_subplot(grid[0, i]) for i in range(3))
+
+    shown = as_image(image)
+    ax_image.imshow(np.clip(shown, 0, 1), cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1)
+    ax_image.set_title(f"input {image.shape[0]}x{image.shape[1]}")
+    draw_kernel(ax_kernel, kernel)
+    ax_kernel.set_title(f"{name}\n{kernel.shape[0]}x{kernel.shape[1]}, sum {kernel.sum():.3g}", fontsize=10)
+
+    if _is_detector(kernel):
+        signed = response.mean(axis=-1) if response.ndim == 3 else response
+        limit = float(np.abs(signed).max()) or 1.0
+        shown = ax_response.imshow(signed, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        fig.colorbar(shown, ax=ax_response, shrink=0.8, label="response")
+        suffix = " (mean of RGB)" if response.ndim == 3 else ""
+        ax_response.set_title(f"response{suffix}")
+    else:
+        clipped = np.clip(response, 0, 1)
+        ax_response.imshow(clipped, cmap="gray" if clipped.ndim == 2 else None, vmin=0, vmax=1)
+        ax_response.set_title("response (clipped to 0..1)")
+    for ax in (ax_image, ax_response):
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title)
+    return fig
