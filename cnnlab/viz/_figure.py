@@ -45,7 +45,7 @@ def figure_and_axes(ax=None, *, width: float = 6.5, height: float = 4.5):
 
 def image_grid(fig, count: int, ncols: int):
     """Return ``count`` axes without ticks, laid out ``ncols`` to a row on ``fig`` (a Figure or SubFigure)."""
-    ncols = max(1, min(ncols, count))
+    ncols = max(1, ncols)
     nrows = math.ceil(count / ncols)
     axes = []
     for i in range(count):

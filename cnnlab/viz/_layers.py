@@ -6,7 +6,10 @@ so Sequential, Functional and nested models work the same way on every backend.
 
 from __future__ import annotations
 
-import keras
+from cnnlab.runtime import import_keras_quietly
+
+# Quietly, as in cnnlab.setup: importing cnnlab.viz may be what first loads the backend.
+keras = import_keras_quietly()
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
 POOL_TYPES = (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
@@ -18,6 +21,13 @@ def walk(model):
         yield layer, model
         if isinstance(layer, keras.Model):
             yield from walk(layer)
+
+
+def variable_values(variable):
+    """Return a Keras variable's values as a NumPy array, on every backend."""
+    # Copy to a plain tensor first: NumPy 2 warns when it converts a TensorFlow variable (or,
+    # on JAX, a KerasVariable) directly, because their __array__ takes no `copy` argument.
+    return keras.ops.convert_to_numpy(keras.ops.copy(variable))
 
 
 def is_conv(layer) -> bool:

@@ -119,26 +119,50 @@ def _is_detector(kernel: np.ndarray) -> bool:
     return abs(float(kernel.sum())) < 1e-6
 
 
-def draw_kernel(ax, kernel: np.ndarray, *, numbers: bool = True) -> None:
-    """Draw ``kernel`` as a small image on a symmetric red-blue scale, with its weights written in."""
+def common_denominator(kernel, largest: int = 1024) -> int:
+    """Return the smallest d such that d * kernel is all integers (1 if none up to ``largest``).
+
+    >>> common_denominator(KERNELS["gaussian_blur"]), common_denominator(KERNELS["sobel_x"])
+    (256, 1)
+    """
+    kernel = np.asarray(kernel, dtype=np.float64)
+    for d in range(1, largest + 1):
+        scaled = kernel * d
+        if np.allclose(scaled, np.round(scaled), atol=1e-4):
+            return d
+    return 1
+
+
+def draw_kernel(ax, kernel: np.ndarray, *, numbers: bool = True) -> str:
+    """Draw ``kernel`` on a symmetric red-blue scale with its weights written in; return the scale note.
+
+    Fractions are written as integers over a common denominator ("x 1/256"), which is how
+    such kernels are usually defined and fits in the cells.
+    """
     limit = float(np.abs(kernel).max()) or 1.0
     ax.imshow(kernel, cmap="RdBu_r", vmin=-limit, vmax=limit)
     ax.set_xticks([])
     ax.set_yticks([])
-    if numbers and max(kernel.shape) <= 7:
-        size = 12 if max(kernel.shape) <= 3 else 9
-        for (row, col), value in np.ndenumerate(kernel):
-            text = f"{value:g}" if float(value).is_integer() else f"{value:.2f}"
-            colour = "white" if abs(value) > 0.6 * limit else "black"
-            ax.text(col, row, text, ha="center", va="center", fontsize=size, color=colour)
+    if not numbers or max(kernel.shape) > 7:
+        return ""
+    denominator = common_denominator(kernel, 1024)
+    size = 12 if max(kernel.shape) <= 3 else 9
+    for (row, col), value in np.ndenumerate(kernel):
+        scaled = value * denominator
+        text = f"{scaled:.0f}" if abs(scaled - round(scaled)) < 1e-4 else f"{value:.2f}"
+        colour = "white" if abs(value) > 0.6 * limit else "black"
+        ax.text(col, row, text, ha="center", va="center", fontsize=size, color=colour)
+    return f" x 1/{denominator}" if denominator > 1 else ""
 
 
-def plot_filter_response(image, kernel, *, padding: str = "same", title=None):
+def plot_filter_response(image, kernel, *, padding: str = "same", crop=None, title=None):
     """Return a figure of the image, the kernel with its numbers, and the filtered image.
 
     ``image`` is an array or a sample name (see :data:`SAMPLE_IMAGES`); ``kernel`` a name in
     :data:`KERNELS` or a 2-D array. Kernels whose weights sum to 0 (edge and line detectors)
     give signed responses, drawn red (positive) and blue (negative) around white zero.
+    ``crop=(top, bottom, left, right)`` shows only that detail of image and response (the
+    filter still runs on the whole image): blurs and sharpening are easier to see up close.
     """
     name = kernel if isinstance(kernel, str) else "custom kernel"
     kernel = get_kernel(kernel)
@@ -146,27 +170,31 @@ def plot_filter_response(image, kernel, *, padding: str = "same", title=None):
         image = sample_image(image)
     image = np.asarray(image, dtype=np.float32)
     response = apply_filter(image, kernel, padding=padding)
+    top, bottom, left, right = crop if crop else (None, None, None, None)
+    rows, cols = slice(top, bottom), slice(left, right)
 
     fig = new_figure(height=3.6)
     grid = fig.add_gridspec(1, 3, width_ratios=[4, 1.6, 4])
     ax_image, ax_kernel, ax_response = (fig.add_subplot(grid[0, i]) for i in range(3))
 
     shown = as_image(image)
-    ax_image.imshow(np.clip(shown, 0, 1), cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1)
-    ax_image.set_title(f"input {image.shape[0]}x{image.shape[1]}")
-    draw_kernel(ax_kernel, kernel)
-    ax_kernel.set_title(f"{name}\n{kernel.shape[0]}x{kernel.shape[1]}, sum {kernel.sum():.3g}", fontsize=10)
+    ax_image.imshow(np.clip(shown[rows, cols], 0, 1), cmap="gray" if shown.ndim == 2 else None, vmin=0, vmax=1)
+    ax_image.set_title(f"input {image.shape[0]}x{image.shape[1]}" + (" (detail)" if crop else ""))
+    scale = draw_kernel(ax_kernel, kernel)
+    ax_kernel.set_title(f"{name}{scale}\n{kernel.shape[0]}x{kernel.shape[1]}, sum {kernel.sum():.3g}", fontsize=10)
 
     if _is_detector(kernel):
         signed = response.mean(axis=-1) if response.ndim == 3 else response
-        limit = float(np.abs(signed).max()) or 1.0
-        shown = ax_response.imshow(signed, cmap="RdBu_r", vmin=-limit, vmax=limit)
-        fig.colorbar(shown, ax=ax_response, shrink=0.8, label="response")
+        # Most edges in a photo are far weaker than the strongest one; saturating the top 1 %
+        # keeps them visible.
+        limit = float(np.percentile(np.abs(signed), 99)) or float(np.abs(signed).max()) or 1.0
+        shown = ax_response.imshow(signed[rows, cols], cmap="RdBu_r", vmin=-limit, vmax=limit)
+        fig.colorbar(shown, ax=ax_response, shrink=0.8, label="response", extend="both")
         suffix = " (mean of RGB)" if response.ndim == 3 else ""
         ax_response.set_title(f"response{suffix}")
     else:
         clipped = np.clip(response, 0, 1)
-        ax_response.imshow(clipped, cmap="gray" if clipped.ndim == 2 else None, vmin=0, vmax=1)
+        ax_response.imshow(clipped[rows, cols], cmap="gray" if clipped.ndim == 2 else None, vmin=0, vmax=1)
         ax_response.set_title("response (clipped to 0..1)")
     for ax in (ax_image, ax_response):
         ax.set_xticks([])
