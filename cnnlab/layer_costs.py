@@ -8,10 +8,13 @@ Conventions (the same as :mod:`cnnlab.params`, which uses these rules):
   (pooling, activations, Add, Concatenate, Flatten, Reshape, padding, cropping) cost 0 MACs;
   Dropout, TunableDropout and the random augmentation layers are the identity at inference
   and cost 0.
-* Element-wise scaling is a multiply-add per output value: BatchNormalization at inference
-  (``x*a + b`` with folded statistics), Rescaling, Normalization; LayerNormalization costs 2
-  (its variance and its scale-and-shift); Multiply costs one per extra input; local response
-  normalization costs ``2*depth_radius + 2`` (the window's sum of squares and its scaling).
+* BatchNormalization costs 0: at inference its statistics are fixed, so it folds into the
+  weights and bias of the convolution or dense layer before it, which is how papers and
+  deployment tools count (MobileNetV2's 300 M MACs is its convolutions and dense layer alone).
+* Element-wise scaling that does not fold is a multiply-add per output value: Rescaling,
+  Normalization; LayerNormalization costs 2 (its variance and its scale-and-shift, computed
+  per example); Multiply costs one per extra input; local response normalization costs
+  ``2*depth_radius + 2`` (the window's sum of squares and its scaling).
 * Resizing costs 4 MACs per output value for ``bilinear``, 16 for ``bicubic``, 0 for
   ``nearest``; other interpolations are unknown.
 * A layer without a rule gets ``None`` (unknown), never 0: the caller warns.
@@ -29,7 +32,7 @@ import keras
 
 from cnnlab.layers import LocalResponseNormalization, TunableDropout
 
-__all__ = ["layer_cost"]
+__all__ = ["has_rule", "layer_cost", "weights_formula"]
 
 L = keras.layers
 
@@ -39,9 +42,25 @@ def layer_cost(layer, input_shapes, output_shapes) -> tuple[int | None, str]:
     for classes, rule in _RULES:
         if isinstance(layer, classes):
             return rule(layer, list(input_shapes), list(output_shapes))
-    if type(layer).__name__.startswith("Random") and type(layer).__module__.startswith("keras"):
-        return 0, _weights_formula(layer)
-    return None, _weights_formula(layer)
+    if _is_augmentation(layer):
+        return 0, weights_formula(layer)
+    return None, weights_formula(layer)
+
+
+def has_rule(layer) -> bool:
+    """Return True if :func:`layer_cost` knows the type of ``layer``."""
+    return _is_augmentation(layer) or any(isinstance(layer, classes) for classes, _ in _RULES)
+
+
+def weights_formula(layer) -> str:
+    """Return the parameter formula read from the weight shapes, e.g. ``3*3*64*128 + 128``."""
+    terms = ["*".join(str(d) for d in w.shape) or "1" for w in layer.weights]
+    return " + ".join(terms) if terms else "0"
+
+
+def _is_augmentation(layer) -> bool:
+    # Keras' random augmentation layers (RandomFlip, RandomZoom, ...) share only their name.
+    return type(layer).__name__.startswith("Random") and type(layer).__module__.startswith("keras")
 
 
 def _elements(shape) -> int | None:
@@ -68,20 +87,15 @@ def _k(kernel_size) -> str:
     return "*".join(str(k) for k in kernel_size)
 
 
-def _plus_bias(layer) -> str:
-    return "+1" if layer.use_bias else ""
-
-
-def _weights_formula(layer) -> str:
-    """Formula read from the weight shapes, e.g. ``3*3*64*128 + 128``; ``0`` without weights."""
-    terms = ["*".join(str(d) for d in w.shape) or "1" for w in layer.weights]
-    return " + ".join(terms) if terms else "0"
+def _times_units(fan_in: str, layer, units) -> str:
+    """``(fan_in+1)*units`` with a bias, ``fan_in*units`` without."""
+    return f"({fan_in}+1)*{units}" if layer.use_bias else f"{fan_in}*{units}"
 
 
 def _dense(layer, ins, outs):
     n_in = ins[0][-1]
     positions = _positions(tuple(outs[0])[1:-1])  # a dense layer on a sequence runs per step
-    return _times(positions, n_in, layer.units), f"({n_in}{_plus_bias(layer)})*{layer.units}"
+    return _times(positions, n_in, layer.units), _times_units(str(n_in), layer, layer.units)
 
 
 def _conv(layer, ins, outs):
@@ -89,7 +103,7 @@ def _conv(layer, ins, outs):
     _, out_positions = _channels_and_positions(layer, outs[0])
     per_group = c_in // layer.groups
     macs = _times(_positions(out_positions), layer.filters, math.prod(layer.kernel_size), per_group)
-    return macs, f"({_k(layer.kernel_size)}*{per_group}{_plus_bias(layer)})*{layer.filters}"
+    return macs, _times_units(f"{_k(layer.kernel_size)}*{per_group}", layer, layer.filters)
 
 
 def _conv_transpose(layer, ins, outs):
@@ -106,7 +120,7 @@ def _depthwise(layer, ins, outs):
     m = layer.depth_multiplier
     macs = _times(_positions(out_positions), c_in, m, math.prod(layer.kernel_size))
     channels = f"{c_in}*{m}" if m != 1 else f"{c_in}"
-    return macs, f"({_k(layer.kernel_size)}{_plus_bias(layer)})*{channels}"
+    return macs, _times_units(_k(layer.kernel_size), layer, channels)
 
 
 def _separable(layer, ins, outs):
@@ -116,12 +130,12 @@ def _separable(layer, ins, outs):
     positions = _positions(out_positions)
     macs = _times(positions, c_in * m, math.prod(layer.kernel_size) + layer.filters)
     mid = f"{c_in}*{m}" if m != 1 else f"{c_in}"
-    return macs, f"{_k(layer.kernel_size)}*{mid} + ({mid}{_plus_bias(layer)})*{layer.filters}"
+    return macs, f"{_k(layer.kernel_size)}*{mid} + {_times_units(mid, layer, layer.filters)}"
 
 
 def _per_output(macs_per_value):
     def rule(layer, ins, outs):
-        return _times(_elements(outs[0]), macs_per_value(layer)), _weights_formula(layer)
+        return _times(_elements(outs[0]), macs_per_value(layer)), weights_formula(layer)
     return rule
 
 
@@ -129,7 +143,7 @@ def _batch_norm(layer, ins, outs):
     axes = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
     channels = math.prod(ins[0][a] for a in axes)
     n_vectors = len(layer.weights)
-    return _elements(outs[0]), f"{n_vectors}*{channels}" if n_vectors else "0"
+    return 0, f"{n_vectors}*{channels}" if n_vectors else "0"
 
 
 def _layer_norm(layer, ins, outs):
@@ -149,7 +163,7 @@ def _resizing(layer, ins, outs):
 
 
 def _free(layer, ins, outs):
-    return 0, _weights_formula(layer)
+    return 0, weights_formula(layer)
 
 
 def _tunable_dropout(layer, ins, outs):

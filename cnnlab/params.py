@@ -1,10 +1,11 @@
 """Exact parameter, cost and memory counting for a Keras model, one row per layer.
 
 >>> import keras
->>> model = keras.Sequential([keras.Input((150, 100, 3)), keras.layers.Conv2D(200, 5, padding="same")])
->>> table = summary(model)
->>> table.loc["conv2d", ["params", "macs", "formula"]].tolist()
-[15200, 225000000, '(5*5*3+1)*200']
+>>> conv = keras.layers.Conv2D(200, 5, padding="same", name="conv")
+>>> table = summary(keras.Sequential([keras.Input((150, 100, 3)), conv]))
+>>> row = table.loc["conv"]
+>>> print(row.params, row.macs, row.formula)
+15200 225000000 (5*5*3+1)*200
 
 Conventions:
 
@@ -38,7 +39,7 @@ import warnings
 import keras
 import pandas as pd
 
-from cnnlab.layer_costs import layer_cost
+from cnnlab.layer_costs import has_rule, layer_cost, weights_formula
 
 __all__ = ["ModelSummary", "summary", "training_memory"]
 
@@ -49,16 +50,18 @@ COLUMNS = ["type", "output_shape", "trainable", "non_trainable", "params", "macs
 class ModelSummary(pd.DataFrame):
     """A per-layer table (a pandas DataFrame, indexed by layer name) with a totals footer.
 
-    ``totals`` is a dict: trainable, non_trainable, params, macs, unknown_macs (layer names),
-    activation_bytes, weight_bytes, optimizer_params (None before training), and the training
-    memory estimate for ``batch_size`` and ``dtype``.
+    ``totals`` is a dict: trainable, non_trainable, params, macs (of the layers whose MACs are
+    known), unknown_macs (layer names), activation_bytes, unknown_activations (how many layers'
+    output sizes are not fixed), weight_bytes, optimizer_params (None before training), and
+    training_bytes, the training-memory estimate for batch_size, dtype and optimizer_slots.
     """
 
     _metadata = ["totals"]
 
     @property
     def _constructor(self):
-        return ModelSummary
+        # A filtered or computed table is a plain DataFrame: the totals belong to the whole model.
+        return pd.DataFrame
 
     def footer(self) -> str:
         """Return the totals as lines of text."""
@@ -68,9 +71,13 @@ class ModelSummary(pd.DataFrame):
         lines = [f"Total params: {t['params']:,} ({_human(t['weight_bytes'])}): "
                  f"trainable {t['trainable']:,}, non-trainable {t['non_trainable']:,}",
                  f"MACs per example: {t['macs']:,} (FLOPs = 2 x MACs = {2 * t['macs']:,})"]
-        if t["unknown_macs"]:
-            lines[-1] += f"; unknown for {', '.join(t['unknown_macs'])}"
+        unknown = t["unknown_macs"]
+        if unknown:
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            lines[-1] += f"; unknown for {', '.join(unknown[:5])}{more}"
         lines.append(f"Activation memory per example: {_human(t['activation_bytes'])}")
+        if t["unknown_activations"]:
+            lines[-1] += f" (sizes not fixed for {t['unknown_activations']} layers, not counted)"
         if t["optimizer_params"] is not None:
             lines.append(f"Optimizer variables: {t['optimizer_params']:,} (not model parameters)")
         lines.append(f"Training memory, batch {t['batch_size']} in {t['dtype']}: "
@@ -100,13 +107,12 @@ def summary(model, batch_size: int = 32, dtype: str = "float32", optimizer_slots
     seen_weights: set[int] = set()
     rows, unknown_types, unknown_names = {}, [], []
     for name, layer, inputs, outputs in calls:
-        macs, formula = layer_cost(layer, [t.shape for t in inputs], [t.shape for t in outputs])
+        macs, formula = _macs_and_formula(layer, inputs, outputs)
         if macs is None:
-            unknown_names.append(name)
-            if type(layer).__name__ not in unknown_types:
+            unknown_names += [] if name in unknown_names else [name]
+            if outputs and not has_rule(layer) and type(layer).__name__ not in unknown_types:
                 unknown_types.append(type(layer).__name__)
-        activation = _sum_or_none(_elements(t.shape) * _itemsize(t.dtype) if _elements(t.shape) is not None
-                                  else None for t in outputs)
+        activation = _activation_bytes(outputs)
         if name in rows:  # a shared layer: one row, the cost of every call
             row = rows[name]
             row["macs"] = _sum_or_none([row["macs"], macs])
@@ -115,10 +121,9 @@ def summary(model, batch_size: int = 32, dtype: str = "float32", optimizer_slots
         trainable = _count_new(layer.trainable_weights, seen_weights)
         non_trainable = _count_new(layer.non_trainable_weights, seen_weights)
         shapes = [tuple(t.shape) for t in outputs]
-        rows[name] = dict(type=type(layer).__name__, output_shape=shapes[0] if len(shapes) == 1 else shapes,
-                          trainable=trainable, non_trainable=non_trainable,
-                          params=trainable + non_trainable, macs=macs, activation_bytes=activation,
-                          formula=formula)
+        rows[name] = dict(type=type(layer).__name__, output_shape=shapes[0] if len(shapes) == 1 else shapes or None,
+                          trainable=trainable, non_trainable=non_trainable, params=trainable + non_trainable,
+                          macs=macs, activation_bytes=activation, formula=formula)
     missing = [w for w in model.weights if id(w) not in seen_weights]
     if missing:  # weights a model owns outside its layers' calls, so totals match count_params()
         n_train = _count_new([w for w in missing if w.trainable], seen_weights)
@@ -138,6 +143,7 @@ def summary(model, batch_size: int = 32, dtype: str = "float32", optimizer_slots
     totals = dict(trainable=int(table.trainable.sum()), non_trainable=int(table.non_trainable.sum()),
                   params=int(table.params.sum()), macs=int(table.macs.sum(skipna=True)),
                   unknown_macs=unknown_names, activation_bytes=int(table.activation_bytes.sum(skipna=True)),
+                  unknown_activations=int(table.activation_bytes.isna().sum()),
                   weight_bytes=sum(_size(w) * _itemsize(w.dtype) for w in model.weights),
                   optimizer_params=_optimizer_params(model), batch_size=batch_size, dtype=dtype,
                   optimizer_slots=optimizer_slots)
@@ -227,6 +233,19 @@ def _untraceable(model) -> list:
     leaves = [layer for layer in model._flatten_layers(include_self=False, recursive=True)
               if not layer._layers]
     return [(layer.name, layer, [], []) for layer in leaves]
+
+
+def _macs_and_formula(layer, inputs, outputs) -> tuple[int | None, str]:
+    if not outputs:  # a layer of a subclassed model: no shapes, so no MACs
+        return None, weights_formula(layer)
+    return layer_cost(layer, [t.shape for t in inputs], [t.shape for t in outputs])
+
+
+def _activation_bytes(outputs) -> int | None:
+    sizes = [_elements(t.shape) for t in outputs]
+    if not outputs or None in sizes:
+        return None
+    return sum(size * _itemsize(t.dtype) for size, t in zip(sizes, outputs))
 
 
 def _activation_values(calls) -> int:
