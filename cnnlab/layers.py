@@ -74,14 +74,18 @@ class TunableDropout(keras.layers.Layer):
 
     def get_rate(self) -> float:
         """Return the current dropout rate as a Python float."""
-        return float(ops.convert_to_numpy(self.rate))
+        # 7 significant digits: the float32 0.1 would read back as 0.10000000149
+        return float(f"{float(ops.convert_to_numpy(self.rate)):.7g}")
 
     def call(self, inputs, training=False):
         if not training:
             return inputs
         rate = ops.cast(self.rate, inputs.dtype)
         keep = 1.0 - rate
-        shape = self.noise_shape if self.noise_shape is not None else ops.shape(inputs)
+        shape = ops.shape(inputs)
+        if self.noise_shape is not None:
+            # Like Keras' Dropout: None in noise_shape means "the input's size along that axis".
+            shape = tuple(shape[i] if size is None else size for i, size in enumerate(self.noise_shape))
         uniform = keras.random.uniform(shape, seed=self.seed_generator, dtype=inputs.dtype)
         mask = ops.cast(uniform >= rate, inputs.dtype)
         return inputs * mask / keep
@@ -131,5 +135,7 @@ def make_dropout_tunable(model: keras.Model) -> keras.Model:
     source = {w.path: w for w in model.weights}
     for w in new.weights:
         if w.path in source and tuple(w.shape) == tuple(source[w.path].shape):
-            w.assign(source[w.path])
+            # A host copy: on JAX the two models must not share a buffer, or the first
+            # jitted call that donates it deletes the other model's weights.
+            w.assign(ops.convert_to_numpy(source[w.path]))
     return new

@@ -110,6 +110,12 @@ class LiveControls(keras.callbacks.Callback):
         self._epoch_offset = self.epochs_done
         if not self.changes:
             self.changes.append({"step": self.step, "name": "start", **self.values})
+            return
+        last = self.changes[-1]
+        for name in ("lr", "dropout"):  # changed between two runs, outside the panel
+            if not np.isclose(last[name], self.values[name], equal_nan=True):
+                self.changes.append({"step": self.step, "name": name, "old": last[name],
+                                     "new": self.values[name], **self.values})
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = self._epoch_offset + epoch
@@ -117,13 +123,13 @@ class LiveControls(keras.callbacks.Callback):
         self._chunks = []
 
     def on_train_batch_begin(self, batch, logs=None):
+        self.step = self._epoch_start + batch  # batches done so far: the index of this one
         while not self._running.is_set():
             if self._idle is not None:
                 self._idle()
             self._running.wait(0.05)
         if self._stop:
             self._model.stop_training = True
-        self.step = self._epoch_start + batch
         if self._pending:
             with self._lock:
                 pending, self._pending = self._pending, {}
@@ -136,13 +142,15 @@ class LiveControls(keras.callbacks.Callback):
         # May run in a Keras worker thread, after the next batch has begun: find this chunk.
         chunks, epoch, start = self._chunks, self.epoch, self._epoch_start
         begin, lr, dropout = next(c for c in reversed(chunks) if c[0] <= batch)
-        row = {"step": start + batch + 1, "epoch": epoch, "batches": batch - begin + 1, "lr": lr,
+        row = {"step": start + begin, "epoch": epoch, "batches": batch - begin + 1, "lr": lr,
                "dropout": dropout}
         row.update({k: float(v) for k, v in (logs or {}).items()})
-        self.rows[row["step"]] = row
+        with self._lock:
+            self.rows[row["step"]] = row
 
     def on_epoch_end(self, epoch, logs=None):
-        done = [s for s, r in self.rows.items() if r["epoch"] == self.epoch]
+        with self._lock:
+            done = [s + r["batches"] for s, r in self.rows.items() if r["epoch"] == self.epoch]
         self.step = max(done, default=self.step)
         val = {k: float(v) for k, v in (logs or {}).items() if k.startswith("val_")}
         if val:
@@ -172,8 +180,9 @@ class LiveControls(keras.callbacks.Callback):
 
     # --- results ---------------------------------------------------------------------------
     def record(self) -> pd.DataFrame:
-        """Return one row per recorded batch: step, epoch, loss and metrics, lr, dropout."""
-        rows = [self.rows[k] for k in sorted(self.rows)]
+        """Return one row per recorded batch (``step`` counts from 0): epoch, loss and metrics, lr, dropout."""
+        with self._lock:
+            rows = [self.rows[k] for k in sorted(self.rows)]
         frame = pd.DataFrame(rows, columns=_columns(rows))
         return _add_batch_values(frame)
 
@@ -215,7 +224,8 @@ def _add_batch_values(frame: pd.DataFrame) -> pd.DataFrame:
 
 def current_learning_rate(optimizer) -> float:
     """Return the optimizer's learning rate now, as a float (a schedule is evaluated at the current step)."""
-    return float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    # float32 0.01 reads back as 0.009999999776; 7 digits is what float32 holds
+    return float(f"{float(keras.ops.convert_to_numpy(optimizer.learning_rate)):.7g}")
 
 
 class Replay(keras.callbacks.Callback):
@@ -230,16 +240,20 @@ class Replay(keras.callbacks.Callback):
     def __init__(self, schedule):
         super().__init__()
         self.schedule = sorted((int(s), float(lr), float(d)) for s, lr, d in schedule)
-        self._step = 0
+        self._seen = 0
+        self._epoch_start = 0
         self._next = 0
 
     def on_train_begin(self, logs=None):
-        self._step = 0
-        self._next = 0
+        self._seen = self._next = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = self._seen
 
     def on_train_batch_begin(self, batch, logs=None):
+        step = self._epoch_start + batch  # with steps_per_execution, the chunk's first batch
         due = None
-        while self._next < len(self.schedule) and self.schedule[self._next][0] <= self._step:
+        while self._next < len(self.schedule) and self.schedule[self._next][0] <= step:
             due = self.schedule[self._next]
             self._next += 1
         if due is not None:
@@ -252,10 +266,7 @@ class Replay(keras.callbacks.Callback):
                     layer.set_rate(dropout)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-
-    def get_config(self):
-        return {"schedule": self.schedule}
+        self._seen = self._epoch_start + batch + 1
 
 
 def learning_rate_schedule(schedule) -> keras.optimizers.schedules.PiecewiseConstantDecay:

@@ -26,6 +26,10 @@ Decisions a user may trip over:
 - Reset weights restores the weights the model had when the panel was made, zeroes the
   optimizer's state (keeping the learning rate) and starts a new record.
 - Values typed into a box are clamped to the slider's range, with a message in the log.
+- The figure is drawn only for a panel shown in a notebook (or with ``draw=True``): at most
+  every ``redraw_every`` seconds and in at most 2% of the training time, plus once at the end.
+  Per batch the panel does no more than note the step and the values in force; Keras' logs
+  reach it from Keras' own worker thread, so it adds no host-device sync.
 
 Where training runs (background thread or the cell itself, per front end) is explained in
 :mod:`cnnlab.widgets.runner`.
@@ -49,15 +53,17 @@ from cnnlab.widgets.runner import TrainingRun, UIPump, pick_mode
 def train(model, train_data, val_data=None, *, epochs: int = 5, batch_size: int = 32,
           autostart: bool = False, block: bool = False, mode: str = "auto",
           lr_range: tuple[float, float] = (1e-5, 1.0), callbacks=(), display: bool = True,
-          redraw_every: float = 1.0) -> "TrainingPanel":
+          draw: bool | None = None, redraw_every: float = 1.0) -> "TrainingPanel":
     """Return a :class:`TrainingPanel` for ``model`` (shown in the notebook), started if ``autostart``.
 
     ``train_data`` and ``val_data`` are ``(x, y)`` arrays or anything ``fit`` accepts (a
     ``tf.data.Dataset`` or ``PyDataset``; the batch-size box is then disabled). ``block=True``
-    starts training and returns when it has ended, for scripts and CI.
+    starts training and returns when it has ended, for scripts and CI. The figure is drawn
+    (at most every ``redraw_every`` s, and in at most 2% of the training time) when the panel is
+    shown in a notebook; ``draw`` True or False forces it on or off.
     """
     panel = TrainingPanel(model, train_data, val_data, epochs=epochs, batch_size=batch_size,
-                          mode=mode, lr_range=lr_range, callbacks=callbacks,
+                          mode=mode, lr_range=lr_range, callbacks=callbacks, draw=draw,
                           redraw_every=redraw_every)
     if display:
         panel.show()
@@ -72,13 +78,15 @@ class TrainingPanel:
     """A compiled model, its data, the live controls and their widgets; see the module docstring."""
 
     def __init__(self, model, train_data, val_data=None, *, epochs=5, batch_size=32, mode="auto",
-                 lr_range=(1e-5, 1.0), callbacks=(), redraw_every=1.0):
+                 lr_range=(1e-5, 1.0), callbacks=(), draw=None, redraw_every=1.0):
         _check_compiled(model)
         self.model = model
         self.mode = pick_mode(mode)
         self.train_data, self.val_data = train_data, val_data
         self.extra_callbacks = list(callbacks)
         self.redraw_every = redraw_every
+        self._draw_requested = draw
+        self.drawing = bool(draw)  # no one sees the figure of a panel never shown: no drawing
         self.lr_range = (float(lr_range[0]), float(lr_range[1]))
         self._initial_weights = [np.array(v) for v in model.get_weights()]
         pump = UIPump() if self.mode == "cell" else None
@@ -87,7 +95,9 @@ class TrainingPanel:
         self._pump = pump
         self._run: TrainingRun | None = None
         self._started_at = 0.0
+        self._start_step = 0
         self._next_draw = 0.0
+        self._draw_time = 0.0
         self._next_status = 0.0
         self._total_steps = 0
         self._fig = None
@@ -103,12 +113,9 @@ class TrainingPanel:
 
     # --- public controls ------------------------------------------------------------------
     def show(self) -> None:
-        """Display the panel in the notebook (does nothing outside IPython)."""
-        try:
-            from IPython.display import display
-        except ImportError:
-            return
-        display(self.view.widget)
+        """Display the panel in the notebook (does nothing in a plain script)."""
+        if show_widget(self.view.widget) and self._draw_requested is None:
+            self.drawing = True
 
     def start(self) -> None:
         """Train for the epochs and batch size in the boxes (from the current weights)."""
@@ -119,6 +126,8 @@ class TrainingPanel:
         self.view.progress.max = max(self._total_steps, 1)
         self.view.error.value = ""
         self._started_at = time.monotonic()
+        self._next_draw = self._started_at + self.redraw_every  # nothing to draw before that
+        self._draw_time = 0.05  # a guess until the first drawing is timed
         self._start_step = self.controls.step
         self.view.set_running(True)
         self.view.status.value = "training"
@@ -173,6 +182,9 @@ class TrainingPanel:
         if self.running:
             raise RuntimeError("Stop training before resetting the weights.")
         self.model.set_weights(self._initial_weights)
+        if not self.view.dropout.disabled:  # the weights include the rates: keep the slider's
+            for layer in tunable_dropout_layers(self.model):
+                layer.set_rate(self.view.dropout.value)
         lr_variable = getattr(self.model.optimizer, "_learning_rate", None)
         for variable in self.model.optimizer.variables:
             if variable is not lr_variable:
@@ -180,7 +192,8 @@ class TrainingPanel:
         self.controls.reset_record()
         self.view.progress.value = 0
         self.view.add_log("weights reset: new record")
-        self._redraw()
+        if self.drawing:
+            self._redraw(planned=False)
 
     # --- results ----------------------------------------------------------------------------
     @property
@@ -239,12 +252,14 @@ class TrainingPanel:
 
     def _done(self, run: TrainingRun) -> None:
         self.view.set_running(False)
+        self.view.progress.value = min(self.controls.step, self.view.progress.max)
         if run.error is not None:
             self.view.status.value = "<b style='color:#b00'>failed</b>"
             self.view.show_error(run.traceback)
         else:
             self.view.status.value = "stopped" if self.controls._stop else "finished"
-        self._redraw()
+        if self.drawing:
+            self._redraw(planned=False)
 
     def _tick(self) -> None:
         now = time.monotonic()
@@ -257,20 +272,23 @@ class TrainingPanel:
             self.view.status.value = eta_text(step - self._start_step,
                                               self._total_steps - self._start_step,
                                               now - self._started_at)
-        if now >= self._next_draw:
+        # Redraw every `redraw_every` seconds at most, and only while all drawing so far stays
+        # under 2% of the training time, however slowly this machine draws.
+        if (self.drawing and now >= self._next_draw
+                and self._draw_time <= 0.02 * (now - self._started_at)):
             began = time.monotonic()
             self._redraw()
-            took = time.monotonic() - began
-            # Keep drawing under ~2% of the training time, however slow the machine draws.
-            self._next_draw = time.monotonic() + max(self.redraw_every, 50 * took)
+            self._draw_time += time.monotonic() - began
+            self._next_draw = time.monotonic() + self.redraw_every
 
-    def _redraw(self) -> None:
+    def _redraw(self, planned: bool = True) -> None:
+        """Draw the figure; while training its x axis spans the planned steps, after it the record."""
         from matplotlib.figure import Figure
 
         if self._fig is None:
             self._fig = Figure(figsize=(8, 6))
         draw_training(self._fig, self.record, self.controls.val_rows, self.changes,
-                      self._total_steps or None)
+                      self._total_steps if planned else None)
         self.view.plot.value = figure_png(self._fig)
 
     def _read_sizes(self):
@@ -327,6 +345,19 @@ class TrainingPanel:
             action()
         except Exception as error:  # noqa: BLE001 - a click has no caller to raise to
             self.view.add_log(f"{type(error).__name__}: {error}")
+
+
+def show_widget(widget) -> bool:
+    """Display ``widget`` under IPython and return True; in a plain script (it would only print its repr) return False."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return False
+    if get_ipython() is None:
+        return False
+    display(widget)
+    return True
 
 
 def _check_compiled(model) -> None:

@@ -1,17 +1,23 @@
 """Where the training loop runs while the panel stays clickable: a thread, or the cell itself.
 
 A cell that calls ``fit`` keeps the kernel busy, and the kernel handles widget events (slider
-moves, clicks) only between cells, so they would all arrive after training. Two ways out:
+moves, clicks) only between cells, so they would all arrive after training. Per front end:
 
-``"thread"`` (JupyterLab, Jupyter Notebook, VS Code, scripts)
+JupyterLab, Jupyter Notebook 7, VS Code (``mode="thread"``)
     ``fit`` runs in a background thread; the cell returns at once and the kernel handles
-    widget events while the thread trains. Widget updates sent from the thread (plot,
-    progress) are shown by these front ends.
-``"cell"`` (Colab)
-    Colab does not show widget updates sent from a background thread, so ``fit`` runs in
-    the cell, and before each batch (at most every ``poll_every`` seconds) the loop hands
-    the kernel a moment to handle the widget messages that are waiting
-    (:func:`pump_ui_events`). Messages that start new cells stay queued until training ends.
+    widget events while the thread trains. These front ends show the widget updates (plot,
+    progress) the thread sends. Checked by ``tests/test_widgets_browser.py`` in JupyterLab.
+Colab (``mode="cell"``)
+    Colab does not show widget updates sent from a background thread, so ``fit`` runs in the
+    cell, and before each batch (at most every ``poll_every`` seconds, and all the time while
+    paused) the loop lets the kernel handle the widget messages waiting
+    (:func:`pump_ui_events`). Requests to run other cells wait until training ends. Start
+    training from a cell there (``autostart=True`` or ``panel.start()``). The pump needs
+    ipykernel 5 or 6 (Colab's); it was checked against a real ipykernel 6.29 kernel, not in
+    Colab itself. On ipykernel 7 it does nothing, so use the thread there.
+papermill, nbval, scripts (no front end)
+    Nothing can be clicked: ``train(..., autostart=True)`` then ``panel.wait()`` (or
+    ``block=True``) runs to the end and re-raises a training error.
 
 ``mode="auto"`` picks ``"cell"`` on Colab and ``"thread"`` everywhere else.
 """
@@ -62,9 +68,11 @@ class TrainingRun:
             self.error = error
             self.traceback = "".join(traceback.format_exception(error))
         finally:
-            self._finished.set()
-            if self._on_done is not None:
-                self._on_done(self)
+            try:
+                if self._on_done is not None:
+                    self._on_done(self)  # the panel's final redraw: done before wait() returns
+            finally:
+                self._finished.set()
 
     @property
     def running(self) -> bool:
@@ -81,7 +89,7 @@ class TrainingRun:
 class UIPump:
     """Lets the kernel handle waiting widget messages from inside a running cell ('cell' mode)."""
 
-    def __init__(self, poll_every: float = 0.1):
+    def __init__(self, poll_every: float = 0.2):
         self.poll_every = poll_every
         self._last = 0.0
         self._kernel = _kernel()
@@ -123,9 +131,17 @@ def pump_ui_events(kernel, rounds: int = 10) -> None:
     def hold(*args, **kwargs):
         held.append((args, kwargs))
 
+    # Each handled message becomes the kernel's "parent": put back the training cell's, or the
+    # cell's later output and its end-of-cell status would be sent as another request's.
+    parent = _get_parent(kernel)
     handlers["execute_request"] = hold
     try:
         for _ in range(rounds):
+            queue = getattr(kernel, "msg_queue", None)
+            if queue is not None:  # ipykernel 6: stop as soon as nothing waits (cheap when idle)
+                kernel.shell_stream.flush()
+                if queue.empty():
+                    break
             result = kernel.do_one_iteration()
             if hasattr(result, "__await__"):
                 _run_coroutine(result)
@@ -133,17 +149,51 @@ def pump_ui_events(kernel, rounds: int = 10) -> None:
         handlers["execute_request"] = original
         sys.stdout.flush()
         sys.stderr.flush()
+        _set_parent(kernel, *parent)
     for args, kwargs in held:
         _requeue(kernel, original, args, kwargs)
 
 
-def _run_coroutine(coroutine) -> None:
-    """Drive a coroutine that does not really wait (ipykernel 6's do_one_iteration) to its end."""
+_helper_loop = None
+
+
+def _run_coroutine(coroutine, timeout: float = 10.0) -> None:
+    """Run one of the kernel's coroutines to its end while the kernel's own loop is busy with this cell.
+
+    The kernel's loop runs the cell that called us and cannot be re-entered, and ipykernel 6
+    awaits a future that its control thread resolves, so the coroutine runs on a second loop
+    in a helper thread; this thread waits for it, so handlers still run one at a time.
+    """
+    global _helper_loop
+    if _helper_loop is None:
+        import asyncio
+
+        _helper_loop = asyncio.new_event_loop()
+        threading.Thread(target=_helper_loop.run_forever, name="cnnlab-ui-pump", daemon=True).start()
+    import asyncio
+
+    asyncio.run_coroutine_threadsafe(coroutine, _helper_loop).result(timeout)
+
+
+def _get_parent(kernel):
+    idents = getattr(kernel, "_parent_ident", None)
+    if isinstance(idents, dict):  # ipykernel 6
+        return idents.get("shell"), kernel.get_parent("shell")
+    return idents, getattr(kernel, "_parent_header", {})  # ipykernel 5
+
+
+def _set_parent(kernel, ident, parent) -> None:
     try:
-        while True:
-            coroutine.send(None)
-    except StopIteration:
-        pass
+        kernel.set_parent(ident, parent, "shell")
+    except TypeError:  # ipykernel 5 has no channel argument
+        kernel.set_parent(ident, parent)
+
+
+def _publish_status(kernel, status: str) -> None:
+    try:
+        kernel._publish_status(status, "shell")
+    except TypeError:  # ipykernel 5
+        kernel._publish_status(status)
 
 
 def _requeue(kernel, handler, args, kwargs) -> None:
@@ -151,15 +201,14 @@ def _requeue(kernel, handler, args, kwargs) -> None:
     stream, ident, parent = args[:3]
 
     async def replay():
-        try:
-            kernel.set_parent(ident, parent, "shell")
-        except TypeError:  # ipykernel 5 has no channel argument
-            kernel.set_parent(ident, parent)
+        _set_parent(kernel, ident, parent)
+        _publish_status(kernel, "busy")  # the held request's first busy/idle went out when held
         result = handler(*args, **kwargs)
         if hasattr(result, "__await__"):
             await result
         sys.stdout.flush()
         sys.stderr.flush()
+        _publish_status(kernel, "idle")
 
     if hasattr(kernel, "schedule_dispatch"):  # ipykernel 6: behind the messages already queued
         kernel.schedule_dispatch(replay)
