@@ -5,6 +5,7 @@ docs/exercises.md for the format of a solution notebook.
 """
 
 from cnnlab.grading.checks import (
+    AnswerError,
     CheckFailed,
     Checks,
     NotDoneYet,
@@ -16,6 +17,7 @@ from cnnlab.grading.checks import (
 from cnnlab.grading.keras_checks import layer_params, model_mismatch
 
 __all__ = [
+    "AnswerError",
     "CheckFailed",
     "Checks",
     "NotDoneYet",

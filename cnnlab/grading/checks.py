@@ -2,17 +2,26 @@
 
 Each line in the block is one check. The block prints a line per check, pass or fail with a
 hint in plain words, then raises :class:`CheckFailed` if anything failed, so nbgrader and
-``cnnlab grade`` mark the cell as failed. An unanswered stub (``NotImplementedError``) reports
-"not done yet" instead of a traceback.
+``cnnlab grade`` mark the cell as failed. An unanswered stub (``NotImplementedError``) prints
+"not done yet"; it raises :class:`NotDoneYet` only under a grader, so a learner's untouched
+notebook runs top to bottom without errors.
 """
 
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from cnnlab.grading.keras_checks import model_mismatch
 
 HIDDEN_NOTE = "Hidden tests may check more when your work is graded."
+GRADING = False  # True inside `cnnlab grade` kernels (set by cnnlab.grading.sandbox)
+
+
+def grading() -> bool:
+    """Return True when a grader runs the notebook: ``cnnlab grade``, or nbgrader's autograde/validate."""
+    return GRADING or os.environ.get("NBGRADER_EXECUTION", "") in ("autograde", "validate")
 
 
 class CheckFailed(AssertionError):
@@ -21,6 +30,13 @@ class CheckFailed(AssertionError):
     def _render_traceback_(self):
         # IPython shows these lines instead of a traceback: the report is already printed.
         return [f"CheckFailed: {self}"]
+
+
+class AnswerError(CheckFailed):
+    """The learner's code raised an exception while the checks ran."""
+
+    def _render_traceback_(self):
+        return [f"AnswerError: {self}"]
 
 
 class NotDoneYet(CheckFailed):
@@ -144,11 +160,18 @@ class check:
 
     def __exit__(self, kind, error, traceback) -> bool:
         name = self.checks.name
-        if kind is not None and issubclass(kind, NotImplementedError):
+        if kind is not None and kind.__name__ == "StdinNotImplementedError":
+            print(f"ERROR  {name}: your code calls input(). Checks and graders cannot type an "
+                  "answer: pass the value as an argument instead.")
+            raise AnswerError(f"{name}: your code calls input(), which a grader cannot answer; "
+                              "remove the call") from None
+        if kind is NotImplementedError:  # exactly the stub's exception, not a subclass
             print(f"NOT DONE YET  {name}: your code still raises NotImplementedError. "
                   "Replace `raise NotImplementedError()` with your answer, run that cell, "
                   "then run this one again.")
-            raise NotDoneYet(f"{name} is not done yet") from None
+            if grading():  # a grader must see a failure; a learner needs no red traceback
+                raise NotDoneYet(f"{name} is not done yet") from None
+            return True
         if kind is not None and not issubclass(kind, Exception):
             return False  # KeyboardInterrupt, SystemExit: not ours to swallow
         if kind is not None:
@@ -156,7 +179,7 @@ class check:
                 print(line)
             print(f"ERROR  {name}: your code raised {kind.__name__}: {error}. "
                   "The checks after it did not run; fix the error and run this cell again.")
-            raise CheckFailed(f"{name}: your code raised {kind.__name__}: {error}") from None
+            raise AnswerError(f"{name}: your code raised {kind.__name__}: {error}") from None
         print(self.checks.report())
         failed = [label for ok, label, _ in self.checks.results if not ok]
         if failed:

@@ -1,0 +1,79 @@
+"""The ``cnnlab`` command: ``cnnlab make-exercises [--check]`` and ``cnnlab grade FOLDER ...``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def grade_command(argv: list[str]) -> int:
+    """Grade a folder of submissions and write JSON records, gradebook.csv and feedback."""
+    from cnnlab.grading.grader import Limits, find_submissions, grade_batch
+    from cnnlab.grading.report import write_all
+
+    parser = argparse.ArgumentParser(prog="cnnlab grade", description=(
+        "Grade submitted notebooks, each in a fresh kernel, with the tests of solutions/. "
+        "Submissions are FOLDER/<student>/<exercise>.ipynb, or FOLDER/<student>.ipynb "
+        "when one --exercise is given."))
+    parser.add_argument("folder", type=Path, help="the folder holding the submissions")
+    parser.add_argument("--exercise", action="append", required=True,
+                        help="exercise name, e.g. 01_perceptron_and_mlp (repeat for more)")
+    parser.add_argument("--solutions", type=Path, default=Path("solutions"),
+                        help="folder of solution notebooks (default: ./solutions)")
+    parser.add_argument("--out", type=Path, default=Path("grades"), help="output folder (default: ./grades)")
+    parser.add_argument("-j", "--jobs", type=int, default=2, help="submissions graded at once (default 2)")
+    parser.add_argument("--cell-timeout", type=float, default=60, help="seconds per cell (default 60)")
+    parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
+    parser.add_argument("--memory-mb", type=int, default=4096,
+                        help="memory cap per kernel in MB (address space; default 4096)")
+    parser.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax", "torch"],
+                        help="Keras backend in the grading kernels (default tensorflow)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    args = parser.parse_args(argv)
+    exercises = [e.removesuffix(".ipynb") for e in args.exercise]
+    try:
+        subs = find_submissions(args.folder, exercises)
+    except FileNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if not subs:
+        print(f"No submissions for {', '.join(exercises)} in {args.folder}: expected "
+              f"{args.folder}/<student>/<exercise>.ipynb", file=sys.stderr)
+        return 1
+    limits = Limits(cell_timeout=args.cell_timeout, timeout=args.timeout,
+                    memory_mb=args.memory_mb, backend=args.backend)
+    try:
+        records = grade_batch(subs, args.solutions, limits, jobs=args.jobs,
+                              progress=not args.no_progress,
+                              watch=[args.folder, args.solutions, args.out])
+    except FileNotFoundError as error:  # no solution for an exercise: say which, no traceback
+        print(error, file=sys.stderr)
+        return 2
+    gradebook = write_all(records, args.out)
+    graded = sum(r["status"] == "graded" for r in records)
+    print(f"Graded {graded} of {len(records)} submissions "
+          f"({len(records) - graded} rejected or stopped early; see their notes).")
+    print(f"Gradebook: {gradebook}\nPer-submission JSON and feedback.md: {args.out}/<student>/")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a cnnlab subcommand; return its exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = {"make-exercises": "generate exercises/ from solutions/ (--check: only compare)",
+                "grade": "grade a folder of submitted notebooks"}
+    if not argv or argv[0] not in commands:
+        print("usage: cnnlab COMMAND [options]\n\ncommands:", file=sys.stderr)
+        for name, what in commands.items():
+            print(f"  {name:16} {what}", file=sys.stderr)
+        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv[0] == "make-exercises":
+        from cnnlab.grading.generate import main as make_exercises
+
+        return make_exercises(argv[1:])
+    return grade_command(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
