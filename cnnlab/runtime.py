@@ -20,6 +20,7 @@ front ends that cannot inject parameters (Colab) and for tools that strip the
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import platform
 import re
@@ -131,6 +132,10 @@ def import_keras_quietly():
             for line in sink.read().decode(errors="replace").splitlines():
                 if not _NATIVE_NOISE.search(line):
                     print(line, file=sys.stderr)
+    if keras.backend.backend() == "tensorflow":
+        # TensorFlow's Python logger warns about function retracing whenever a lesson builds
+        # several small models; the advice does not apply to teaching code.
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
 
 

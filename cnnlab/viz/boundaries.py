@@ -34,7 +34,7 @@ def plot_decision_boundary(predict, x, y, *, ax=None, title=None, resolution: in
 
     ``predict`` is a Keras model, or a function mapping an (n, 2) float array to class scores
     (n, k), probabilities of class 1 (n,) or (n, 1), or labels. A model is run on the whole
-    grid in one call (``model.predict`` with its default batch of 32 would take 1,250 steps). For a
+    grid in one call. For a
     probability output the shading shows the probability and the line where it is 0.5.
     """
     x = np.asarray(x, dtype=float)
@@ -43,8 +43,10 @@ def plot_decision_boundary(predict, x, y, *, ax=None, title=None, resolution: in
     labels = np.asarray(y).reshape(-1).astype(int)
     xx, yy, points = grid_over(x, resolution)
     if isinstance(predict, keras.Model):
+        # One direct call: model.predict would trace a new function per model (TensorFlow
+        # warns about retracing after a few) and run 1,250 batches of its default size 32.
         model = predict
-        predict = lambda p: model.predict(p, batch_size=len(p), verbose=0)  # noqa: E731
+        predict = lambda p: model(p, training=False)  # noqa: E731
     scores = to_numpy(predict(points.astype("float32")))
     if len(scores) != len(points):
         raise ValueError(f"predict returned {len(scores)} values for {len(points)} points; it must "
