@@ -191,52 +191,40 @@ def load_fashion_mnist(*, allow_sample: bool = False, download: bool = True, ver
 
 def load_mnist(*, verbose: bool = True):
     """Return MNIST digits as ``(x_train, y_train), (x_test, y_test)``, uint8, 28x28."""
-    tried = []
-    if os.environ.get(DATA_ENV):
-        folder = Path(os.environ[DATA_ENV]).expanduser() / "mnist"
-        if folder.is_dir():
-            data = load_idx_folder(folder)
-            _say(verbose, f"MNIST from ${DATA_ENV}/mnist", data)
-            return data
-        tried.append(f"{folder}: no such folder")
-    try:
-        import keras
-
-        data = keras.datasets.mnist.load_data()
-    except Exception as err:
-        tried.append(f"Keras cache and download: {type(err).__name__}: {err}")
-        raise DataNotFoundError(
-            "MNIST was not found. Looked in:\n  - " + "\n  - ".join(tried) + "\nRun "
-            "keras.datasets.mnist.load_data() on a machine with a network, or put the four IDX "
-            f"files in $CNNLAB_DATA/mnist/. Fashion-MNIST (load_fashion_mnist) works the same way "
-            "and is available offline."
-        ) from err
-    _say(verbose, "MNIST from Keras", data)
-    return data
+    return _load_online_data_set(
+        "MNIST", "mnist", load_idx_folder, "mnist", verbose,
+        how="put the four IDX files in $CNNLAB_DATA/mnist/")
 
 
 def load_cifar10(*, verbose: bool = True):
     """Return CIFAR-10 as ``(x_train, y_train), (x_test, y_test)``, uint8, 32x32x3, labels (n, 1)."""
+    return _load_online_data_set(
+        "CIFAR-10", "cifar-10-batches-py", _load_cifar_folder, "cifar10", verbose,
+        how="unpack cifar-10-python.tar.gz into $CNNLAB_DATA")
+
+
+def _load_online_data_set(title, subfolder, read_folder, keras_name, verbose, *, how):
+    """Return a data set from ``$CNNLAB_DATA/<subfolder>``, else from Keras' cache or download."""
     tried = []
     if os.environ.get(DATA_ENV):
-        folder = Path(os.environ[DATA_ENV]).expanduser() / "cifar-10-batches-py"
+        folder = Path(os.environ[DATA_ENV]).expanduser() / subfolder
         if folder.is_dir():
-            data = _load_cifar_folder(folder)
-            _say(verbose, f"CIFAR-10 from ${DATA_ENV}/cifar-10-batches-py", data)
+            data = read_folder(folder)
+            _say(verbose, f"{title} from ${DATA_ENV}/{subfolder}", data)
             return data
         tried.append(f"{folder}: no such folder")
     try:
         import keras
 
-        data = keras.datasets.cifar10.load_data()
-    except Exception as err:
+        data = getattr(keras.datasets, keras_name).load_data()
+    except Exception as err:  # Keras raises bare Exception subclasses for network errors
         tried.append(f"Keras cache and download: {type(err).__name__}: {err}")
         raise DataNotFoundError(
-            "CIFAR-10 was not found. Looked in:\n  - " + "\n  - ".join(tried) + "\nRun "
-            "keras.datasets.cifar10.load_data() on a machine with a network, or unpack "
-            "cifar-10-python.tar.gz into $CNNLAB_DATA. Offline, use load_fashion_mnist instead."
+            f"{title} was not found. Looked in:\n  - " + "\n  - ".join(tried) + f"\nRun "
+            f"keras.datasets.{keras_name}.load_data() on a machine with a network, or {how}. "
+            "Offline, Fashion-MNIST (load_fashion_mnist) works the same way."
         ) from err
-    _say(verbose, "CIFAR-10 from Keras", data)
+    _say(verbose, f"{title} from Keras", data)
     return data
 
 

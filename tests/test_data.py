@@ -156,3 +156,10 @@ def test_offline_mnist_and_cifar_errors_point_to_fashion_mnist(no_sources, monke
     for loader in (data.load_mnist, data.load_cifar10):
         with pytest.raises(data.DataNotFoundError, match="load_fashion_mnist"):
             loader(verbose=False)
+
+
+def test_mnist_from_cnnlab_data_folder(no_sources, monkeypatch):
+    arrays = make_folder(no_sources / "mine" / "mnist")
+    monkeypatch.setenv(data.DATA_ENV, str(no_sources / "mine"))
+    (x, y), _ = data.load_mnist(verbose=False)
+    np.testing.assert_array_equal(y, arrays["y_train"])
