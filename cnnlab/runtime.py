@@ -20,12 +20,14 @@ front ends that cannot inject parameters (Colab) and for tools that strip the
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import platform
 import re
 import sys
 import tempfile
+from pathlib import Path
 from typing import Any
 
 PROFILE_ENV = "CNNLAB_PROFILE"
@@ -206,3 +208,19 @@ def report_line(cfg: Profile) -> str:
         f"{accelerator()}, {os.cpu_count()} CPU cores | Python {v['python']} | "
         f"Keras {v['keras']} on {v['backend']}"
     )
+
+
+def pin_kernel(name: str = "cnnlab") -> str:
+    """Register a kernelspec that runs this Python, first on JUPYTER_PATH, and return its name.
+
+    papermill and nbclient look kernels up by name, and a user-level ``python3`` kernelspec
+    would win over this environment's, so executed notebooks could run in another Python.
+    """
+    root = Path(tempfile.mkdtemp(prefix="cnnlab-kernels-"))
+    spec = root / "kernels" / name
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": f"cnnlab ({name})", "language": "python"}))
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_PATH")]))
+    return name

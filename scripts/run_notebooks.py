@@ -6,7 +6,6 @@ run succeeds; a failed run leaves the stored copy untouched and names the failin
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -16,19 +15,9 @@ from pathlib import Path
 import nbformat
 import papermill
 
+from cnnlab.runtime import pin_kernel
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def pinned_kernel() -> str:
-    """Register a kernelspec for this interpreter first on JUPYTER_PATH and return its name."""
-    root = Path(tempfile.mkdtemp(prefix="cnnlab-kernels-"))
-    spec = root / "kernels" / "cnnlab-run"
-    spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "cnnlab", "language": "python"}))
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("JUPYTER_PATH")]))
-    return "cnnlab-run"
 
 
 def run(path: Path, profile: str, kernel: str) -> float:
@@ -58,7 +47,7 @@ def main() -> int:
     args = parser.parse_args()
     os.environ.pop("CNNLAB_PROFILE", None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    kernel = pinned_kernel()
+    kernel = pin_kernel("cnnlab-run")
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("*.ipynb"))
     failed = 0
     for path in paths:

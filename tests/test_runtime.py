@@ -61,3 +61,14 @@ def test_runtime_detection():
 def test_native_noise_is_filtered_but_real_errors_kept():
     assert runtime._NATIVE_NOISE.search("I0000 00:00:1795 cudart_stub.cc:31] Could not find cuda drivers")
     assert not runtime._NATIVE_NOISE.search("ImportError: libfoo.so: cannot open shared object file")
+
+
+def test_pinned_kernel_runs_this_python(monkeypatch):
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    monkeypatch.setenv("JUPYTER_PATH", "")
+    name = runtime.pin_kernel("cnnlab-pin-test")
+    spec = KernelSpecManager().get_kernel_spec(name)
+    assert spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
