@@ -27,6 +27,7 @@ import platform
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,7 @@ class Profile:
     train_size: int | None
     test_size: int | None
     allow_sample: bool
+    started: float = dataclasses.field(default_factory=time.perf_counter, compare=False, repr=False)
 
     @property
     def smoke(self) -> bool:
@@ -75,6 +77,19 @@ class Profile:
         if size is None:
             return x, y
         return x[:size], y[:size]
+
+    def elapsed(self) -> float:
+        """Return the seconds since `setup` created this profile (the lesson's running time)."""
+        return time.perf_counter() - self.started
+
+    def running_time(self) -> str:
+        """Return a line stating how long the lesson has run, in which profile and on what.
+
+        A lesson's last code cell prints it, so stated running times are measured ones.
+        """
+        minutes = self.elapsed() / 60
+        return (f"Lesson ran in {minutes:.1f} min (profile {self.name}, {accelerator()}, "
+                f"{os.cpu_count()} CPU cores, Keras on {versions()['backend']})")
 
 
 def resolve_profile(profile: str) -> str:
