@@ -7,7 +7,6 @@ matplotlib.use("Agg")
 import keras  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -280,18 +279,6 @@ def test_misclassified_gallery_shows_only_mistakes_with_true_and_predicted_names
     assert any("3 of 4 misclassified" in text for text in texts_of(fig))
     none = viz.plot_misclassified(x, y_true, y_true)
     assert any("No misclassified" in text for text in texts_of(none))
-
-
-def test_leaderboard_sorts_models_and_uses_log_parameters():
-    table = pd.DataFrame({"model": ["mlp", "lenet", "resnet"], "test_accuracy": [0.88, 0.91, 0.93],
-                          "params": [266_610, 61_706, 700_000]})
-    fig = viz.plot_leaderboard(table)
-    accuracy_ax, params_ax = fig.axes
-    assert [t.get_text() for t in accuracy_ax.get_yticklabels()] == ["mlp", "lenet", "resnet"]
-    assert params_ax.get_xscale() == "log"
-    assert [bar.get_width() for bar in params_ax.patches] == [266_610, 61_706, 700_000]
-    with pytest.raises(KeyError, match="params"):
-        viz.plot_leaderboard(table.drop(columns="params"))
 
 
 # --- training --------------------------------------------------------------------------------

@@ -6,17 +6,17 @@ Figures are made without pyplot, so no figure is left open behind the caller's b
 
 Modules, one per thing shown: ``kernels`` (hand-made kernels on photos), ``filters``
 (a trained layer's filters and what excites them), ``feature_maps``, ``training``
-(history, learning rate), ``evaluation`` (confusion matrix, mistakes, leaderboard),
-``boundaries`` (2-D decision regions), ``optimization`` (activations, gradient norms,
-optimizer paths).
+(history, learning rate), ``evaluation`` (confusion matrix, mistakes), ``leaderboard``
+(accuracy against size and training time), ``boundaries`` (2-D decision regions),
+``optimization`` (activations, gradient norms, optimizer paths).
 """
 
 from cnnlab.viz.boundaries import plot_decision_boundary
-from cnnlab.viz.evaluation import (confusion_matrix, plot_confusion_matrix, plot_examples, plot_leaderboard,
-                                  plot_misclassified)
+from cnnlab.viz.evaluation import confusion_matrix, plot_confusion_matrix, plot_examples, plot_misclassified
 from cnnlab.viz.feature_maps import feature_maps, plot_feature_maps
 from cnnlab.viz.filters import filter_patterns, filter_weights, pattern_images, plot_filters
 from cnnlab.viz.kernels import KERNELS, SAMPLE_IMAGES, apply_filter, plot_filter_response, sample_image
+from cnnlab.viz.leaderboard import plot_leaderboard
 from cnnlab.viz.optimization import plot_activations, plot_gradient_norms, plot_optimizer_paths
 from cnnlab.viz.training import learning_rates, plot_history, plot_lr_schedule
 

@@ -1,4 +1,4 @@
-"""How good a trained model is: confusion matrix, its mistakes, and a leaderboard of models."""
+"""How good a trained model is: its confusion matrix and its mistakes."""
 
 from __future__ import annotations
 
@@ -117,41 +117,3 @@ def plot_misclassified(x, y_true, y_pred, class_names=None, *, max_images: int =
                  f"out of {len(true):,}")
     return fig
 
-
-def plot_leaderboard(table, *, title=None):
-    """Return side-by-side bars of test accuracy and parameter count (log scale), one row per model.
-
-    ``table`` is a pandas DataFrame (or anything it accepts) with columns ``model``,
-    ``test_accuracy`` and ``params``; the best model is on top.
-    """
-    import pandas as pd
-
-    frame = pd.DataFrame(table)
-    missing = {"model", "test_accuracy", "params"} - set(frame.columns)
-    if missing:
-        raise KeyError(f"The leaderboard table needs columns model, test_accuracy and params; "
-                       f"missing {sorted(missing)} (it has {list(frame.columns)}).")
-    frame = frame.sort_values("test_accuracy")
-    fig = new_figure(height=1.2 + 0.4 * len(frame))
-    ax_accuracy, ax_params = fig.subplots(1, 2, sharey=True, width_ratios=[3, 2])
-    rows = np.arange(len(frame))
-    accuracy = frame["test_accuracy"].to_numpy(float)
-    params = frame["params"].to_numpy(float)
-    ax_accuracy.barh(rows, accuracy, color="tab:blue")
-    # Accuracies of good models differ in the second decimal; start the axis near the worst.
-    low = max(0.0, accuracy.min() - 0.5 * (accuracy.max() - accuracy.min() or 0.05))
-    ax_accuracy.set_xlim(low, min(1.0, accuracy.max() + 0.25 * (accuracy.max() - low)))
-    for row, value in zip(rows, accuracy):
-        ax_accuracy.text(value, row, f" {value:.4f}", va="center", fontsize=9)
-    ax_accuracy.set_yticks(rows, frame["model"].astype(str))
-    ax_accuracy.set_xlabel(f"test accuracy (axis starts at {low:.3f})")
-    ax_params.barh(rows, params, color="tab:gray")
-    ax_params.set_xscale("log")
-    ax_params.set_xlim(params.min() / 3, params.max() * 8)
-    for row, value in zip(rows, params):
-        ax_params.text(value, row, f" {value:,.0f}", va="center", fontsize=9)
-    ax_params.set_xlabel("parameters (log scale)")
-    for ax in (ax_accuracy, ax_params):
-        ax.grid(axis="x", alpha=0.3)
-    fig.suptitle(title or "Leaderboard")
-    return fig
