@@ -16,7 +16,7 @@ from cnnlab.runtime import Profile, setup  # noqa: E402
 
 __all__ = ["Profile", "setup", "__version__"]
 
-_SUBMODULES = {"data", "grading", "layers", "leaderboard", "models", "params", "runtime", "viz", "widgets"}
+_SUBMODULES = {"autodiff", "data", "grading", "layers", "leaderboard", "models", "params", "runtime", "viz", "widgets"}
 
 
 def __getattr__(name):
