@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 
 from cnnlab.viz._figure import WIDTH, new_figure
 
@@ -41,12 +45,32 @@ def plot_leaderboard(table, *, title=None):
         ax.set_xscale("log")
         low, high = np.nanmin(values), np.nanmax(values)
         ax.set_xlim(max(low, 1e-3) / 2, max(high, 1e-3) * 4)  # room on the right for the names
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: _short(value)))
+        # Label the 2s and 5s between powers of ten too, so a narrow range still has numbers.
+        ax.xaxis.set_minor_formatter(FuncFormatter(lambda value, _: _short(value) if _leading(value) in (2, 5) else ""))
         ax.set_xlabel(label)
         ax.grid(alpha=0.3)
-    spread = accuracy.max() - accuracy.min()
-    ax_params.set_ylim(accuracy.min() - 0.2 * spread - 0.01, accuracy.max() + 0.2 * spread + 0.01)
+    middle, half = (accuracy.max() + accuracy.min()) / 2, max(0.6 * (accuracy.max() - accuracy.min()), 0.02)
+    ax_params.set_ylim(middle - half, middle + half)
     ax_params.set_ylabel("test accuracy")
     if yours.any():
-        fig.text(0.99, 0.01, "orange: your runs, blue: the course's", ha="right", fontsize=8)
-    fig.suptitle(title or f"Leaderboard: {len(frame)} models on Fashion-MNIST, higher and further left is better")
+        handles = [Line2D([], [], marker="o", linestyle="", color=colour, label=label)
+                   for colour, label, shown in (("tab:blue", "the course's runs", not yours.all()),
+                                                ("tab:orange", "your runs", True)) if shown]
+        ax_time.legend(handles=handles, loc="lower right", fontsize=8)
+    models = f"{len(frame)} model{'s' if len(frame) > 1 else ''}"
+    fig.suptitle(title or f"Leaderboard: {models} on Fashion-MNIST (higher is better; left is smaller or faster)")
     return fig
+
+
+def _leading(value: float) -> int:
+    """Return the leading digit of a positive number: 2 for 2000 or 0.2."""
+    return round(value / 10 ** math.floor(math.log10(value))) if value > 0 else 0
+
+
+def _short(value: float) -> str:
+    """Return a tick label such as 200k, 1.5M or 30."""
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
