@@ -51,7 +51,7 @@ def start_paused_at(model, data, at, epochs=1, **kwargs):
     ref = []
     callbacks = [PauseAt(ref, at)] + list(kwargs.pop("callbacks", []))
     panel = train(model, data, epochs=epochs, batch_size=BATCH, display=False, callbacks=callbacks,
-                  **kwargs)
+                  mode="thread", **kwargs)
     ref.append(panel)
     panel.start()
     assert wait_for(lambda: panel.controls.paused and panel.controls.step == at + 1, 60)
@@ -146,7 +146,7 @@ def test_pause_holds_training_and_stop_keeps_weights_and_record():
     assert 3 <= len(panel.record) <= 4  # at most the one batch already let through
     steps = len(panel.record)
     np.testing.assert_allclose(ops.convert_to_numpy(panel.model.weights[0]), -0.01 * steps, rtol=1e-5)
-    assert panel.view.status.value == "stopped"
+    assert panel.view.status.value.startswith(f"stopped · step {steps}")
 
     panel.reset_weights()
     assert ops.convert_to_numpy(panel.model.weights[0]).tolist() == [[0.0]] * FEATURES
@@ -155,12 +155,67 @@ def test_pause_holds_training_and_stop_keeps_weights_and_record():
 
 def test_an_error_in_training_is_shown_and_kept():
     panel = train(sum_model(), ones(6), epochs=1, batch_size=BATCH, display=False,
-                  callbacks=[FailAt()], autostart=True)
+                  callbacks=[FailAt()], autostart=True, mode="thread")
     with pytest.raises(RuntimeError, match="boom at batch 2"):
         panel.wait(60)
     assert isinstance(panel.error, RuntimeError)
     assert "boom at batch 2" in panel.view.error.value
     assert not panel.view.buttons["Train"].disabled
+    assert "training failed: RuntimeError: boom at batch 2" in panel.summary()
+
+
+def test_headless_autostart_trains_to_the_end_before_returning_and_raises_its_error():
+    panel = train(sum_model(0.01), ones(6), epochs=2, batch_size=BATCH, display=False,
+                  autostart=True)  # pytest: no IPython kernel, so no one can click
+    assert panel.mode == "block" and "a script" in panel.headless
+    assert not panel.running and len(panel.record) == 12 and panel.controls.epochs_done == 2
+    assert panel.summary().splitlines()[:2] == ["finished; 12 steps, 2 epoch(s) done",
+                                                "changes applied: none"]
+    with pytest.raises(RuntimeError, match="boom at batch 2"):
+        train(sum_model(), ones(6), epochs=1, batch_size=BATCH, display=False,
+              callbacks=[FailAt()], autostart=True)
+
+
+def test_a_change_counts_as_applied_only_once_a_batch_used_it():
+    panel = start_paused_at(sum_model(0.01), ones(8), at=2)
+    panel.set_lr(0.1)
+    assert panel.changes.empty and panel.controls.pending() == {"lr": 0.1}
+    assert panel.view.log_lines[-1] == "lr -> 0.1 requested: applies from the next batch"
+    panel.resume()
+    panel.wait(60)
+    assert panel.changes.values.tolist() == [[3, "lr", 0.01, 0.1]]
+    assert "step 3: lr 0.01 -> 0.1 applied (first batch using it)" in panel.view.log_lines
+    assert panel.record["lr"].tolist() == [0.01] * 3 + [0.1] * 5  # the log's step is the record's
+
+
+class RequestDuring(keras.callbacks.Callback):
+    """Moves the lr slider once the last batch has begun: too late for this training."""
+
+    def __init__(self, panel_ref, at):
+        super().__init__()
+        self.panel_ref, self.at = panel_ref, at
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == self.at:
+            self.panel_ref[0].set_lr(0.1)
+
+
+def test_a_change_no_batch_used_is_reported_not_applied_and_kept_for_the_next_run():
+    ref = []
+    panel = train(sum_model(0.01), ones(4), epochs=1, batch_size=BATCH, display=False,
+                  callbacks=[RequestDuring(ref, 3)], mode="thread")
+    ref.append(panel)
+    panel.start()
+    panel.wait(60)
+    assert panel.changes.empty and set(panel.record["lr"]) == {0.01}
+    assert ("lr 0.1 not applied: training ended at step 4 before another batch; it applies from "
+            "the next training's first batch") in panel.view.log_lines
+    assert "requested, no batch used it yet: lr 0.1" in panel.summary()
+    panel.extra_callbacks.clear()
+    panel.start()
+    panel.wait(60)
+    assert panel.changes.values.tolist() == [[4, "lr", 0.01, 0.1]]
+    assert panel.record["lr"].tolist() == [0.01] * 4 + [0.1] * 4
 
 
 def test_an_uncompiled_model_is_refused_with_the_fix():
@@ -191,29 +246,42 @@ def test_typed_values_out_of_range_are_clamped_with_a_message():
                   display=False, lr_range=(1e-4, 1.0))
     panel.view.lr_box.value = 5.0
     assert panel.view.lr.value == pytest.approx(1.0)
-    assert "learning rate 5 is outside [0.0001, 1]: using 1." in panel.view.log.value
+    assert "learning rate 5 is outside [0.0001, 1]: using 1." in panel.view.log_text
     panel.view.dropout_box.value = -0.5
-    assert panel.view.dropout.value == 0.0 and "dropout -0.5 is outside" in panel.view.log.value
+    assert panel.view.dropout.value == 0.0 and "dropout -0.5 is outside" in panel.view.log_text
     panel.view.batch_size.value = 1000
     panel.start()
     panel.wait(60)
-    assert panel.view.batch_size.value == 32 and "batch size 1000 is outside" in panel.view.log.value
+    assert panel.view.batch_size.value == 32 and "batch size 1000 is outside" in panel.view.log_text
     assert panel.record["lr"].iloc[0] == pytest.approx(1.0) and panel.record["dropout"].iloc[0] == 0.0
 
 
 def test_panel_figure_shows_changes_and_validation():
+    import xml.etree.ElementTree as ET
+
     data = (np.ones((6 * BATCH, 16)), np.ones((6 * BATCH, 16)))
+    fresh = train(identity_with_dropout(0.2, 16), data, display=False, draw=True)
+    assert "<svg" in fresh.view.plot.value and "after the first batches" in fresh.view.plot.value
     panel = start_paused_at(identity_with_dropout(0.2, 16), data, at=1, epochs=2,
-                            val_data=data, draw=True, redraw_every=0.0)
+                            val_data=data, draw=True, redraw_every=0.1)
+    # Drawn while training (by the drawing thread), not only at the end:
+    assert wait_for(lambda: 'data-last-step="2"' in panel.view.plot.value, 30)
+    assert panel.view.status.value.startswith("step 2/12 · loss ")
     panel.set_dropout(0.4)
     panel.resume()
     panel.wait(60)
     assert panel.validation["epoch"].tolist() == [0, 1] and "val_loss" in panel.validation
-    assert panel.view.plot.value[:4] == b"\x89PNG"
     assert panel.view.progress.value == panel.view.progress.max == 12
-    axes = panel._fig.axes
-    assert [ax.get_ylabel() for ax in axes[:2]] == ["loss", "lr"]
-    assert any(line.get_xdata()[0] == 2 for line in axes[0].lines if line.get_linestyle() == ":")
+    assert panel.view.status.value.startswith("finished · step 12")
+    svg = ET.fromstring(panel.view.plot.value)
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    assert svg.get("data-last-step") == "12" and svg.get("data-changes") == "1"
+    panels = [g.get("data-name") for g in svg.iterfind("s:g[@class='panel']", ns)]
+    assert panels == ["loss", "lr", "dropout"]  # each on its own axes
+    marks = svg.findall(".//s:line[@class='change']", ns)
+    assert {(m.get("data-step"), m.get("data-name")) for m in marks} == {("2", "dropout")}
+    assert len(marks) == 3  # through every panel
+    assert len(svg.findall(".//s:circle[@class='val-point']", ns)) == 2
 
 
 @pytest.mark.parametrize("task", ["xor", "circles", "spirals", "blobs"])
@@ -248,7 +316,7 @@ def test_with_steps_per_execution_changes_apply_at_the_next_chunk():
                   steps_per_execution=2)
     ref = []
     panel = train(model, ones(12), epochs=1, batch_size=BATCH, display=False,
-                  callbacks=[PauseAt(ref, 2)])
+                  callbacks=[PauseAt(ref, 2)], mode="thread")
     ref.append(panel)
     panel.start()
     assert wait_for(lambda: panel.controls.paused and panel.controls.step == 4, 60)

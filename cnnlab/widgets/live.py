@@ -11,6 +11,10 @@ in the thread that trains:
   at the end of the epoch, so a value assigned from outside is lost. The callback assigns
   only through ``self.model``: reading that property writes the trainer's state back into
   the variables and tells the trainer to read them again before the next batch.
+- A change counts as applied only once a batch that used it has ended: it enters
+  :attr:`LiveControls.changes` (and :attr:`on_change` is called) when that batch's logs
+  arrive. A request that no batch took up (training ended first) stays in :meth:`pending`
+  for the next run.
 - Per batch the callback records the step and the values in force; Keras' logs (the loss
   and metrics, averaged since the start of the epoch) arrive in
   ``on_train_batch_end``, which is marked ``async_safe`` so Keras hands them over from a
@@ -55,7 +59,8 @@ class LiveControls(keras.callbacks.Callback):
         self._running.set()
         self._stop = False
         self.values = {"lr": float("nan"), "dropout": float("nan")}
-        self.changes: list[dict] = []
+        self.changes: list[dict] = []   # applied changes: a batch that used the value has ended
+        self._applying: list[dict] = []  # assigned, waiting for the end of the first batch using them
         self.rows: dict[int, dict] = {}
         self.val_rows: list[dict] = []
         self.step = 0            # batches run in all fits since the last reset
@@ -66,6 +71,7 @@ class LiveControls(keras.callbacks.Callback):
         self._epoch_offset = 0
         self.on_tick = None      # called in the training thread before each batch (panel redraws)
         self.on_epoch = None
+        self.on_change = None    # called with each change once a batch used it (any thread)
 
     # --- requests from any thread ---------------------------------------------------------
     def request(self, name: str, value: float) -> None:
@@ -88,6 +94,11 @@ class LiveControls(keras.callbacks.Callback):
         self._stop = True
         self._running.set()
 
+    def pending(self) -> dict[str, float]:
+        """Return the requests no batch has taken up yet (they apply from the next batch that runs)."""
+        with self._lock:
+            return dict(self._pending)
+
     @property
     def paused(self) -> bool:
         """True while a pause is requested."""
@@ -95,14 +106,18 @@ class LiveControls(keras.callbacks.Callback):
 
     def reset_record(self) -> None:
         """Forget every recorded batch and change (after the weights were reset)."""
-        self.changes.clear()
-        self.rows.clear()
-        self.val_rows.clear()
+        with self._lock:
+            self.changes.clear()
+            self._applying.clear()
+            self.rows.clear()
+            self.val_rows.clear()
         self.step = self.epoch = self.epochs_done = 0
 
     # --- Keras hooks (training thread) ----------------------------------------------------
     def on_train_begin(self, logs=None):
         self._stop = False
+        with self._lock:
+            self._applying.clear()  # assigned in a run whose batch never ended: never used
         model = self.model
         self.values["lr"] = current_learning_rate(model.optimizer)
         layers = tunable_dropout_layers(model)
@@ -147,6 +162,13 @@ class LiveControls(keras.callbacks.Callback):
         row.update({k: float(v) for k, v in (logs or {}).items()})
         with self._lock:
             self.rows[row["step"]] = row
+            used = [c for c in self._applying if c["step"] <= row["step"]]
+            if used:
+                self._applying = [c for c in self._applying if c["step"] > row["step"]]
+                self.changes.extend(used)
+        if used and self.on_change is not None:
+            for change in used:
+                self.on_change(change)
 
     def on_epoch_end(self, epoch, logs=None):
         with self._lock:
@@ -174,8 +196,10 @@ class LiveControls(keras.callbacks.Callback):
                 layer.set_rate(pending["dropout"])
         for name, value in pending.items():
             if value != self.values[name]:
-                self.changes.append({"step": self.step, "name": name, "old": self.values[name],
-                                     "new": value, **{**self.values, name: value}})
+                change = {"step": self.step, "name": name, "old": self.values[name], "new": value,
+                          **{**self.values, name: value}}
+                with self._lock:
+                    self._applying.append(change)
                 self.values[name] = value
 
     # --- results ---------------------------------------------------------------------------
@@ -186,14 +210,26 @@ class LiveControls(keras.callbacks.Callback):
         frame = pd.DataFrame(rows, columns=_columns(rows))
         return _add_batch_values(frame)
 
+    def rows_from(self, step: int) -> list[dict]:
+        """Return the recorded rows from ``step`` on, in order, up to the first one not arrived yet."""
+        out = []
+        with self._lock:
+            while step in self.rows:
+                row = self.rows[step]
+                out.append(row)
+                step += row["batches"]
+        return out
+
     def change_log(self) -> pd.DataFrame:
-        """Return the changes made: the step from which each took effect, the control, old and new value."""
-        changes = [c for c in self.changes if c["name"] != "start"]
+        """Return the applied changes: columns step (the first batch that used it), name ('lr' or 'dropout'), old, new."""
+        with self._lock:
+            changes = [c for c in self.changes if c["name"] != "start"]
         return pd.DataFrame(changes, columns=["step", "name", "old", "new"])
 
     def schedule(self) -> list[tuple[int, float, float]]:
         """Return ``(step, lr, dropout)`` for the start and every change: the values from that step on."""
-        return [(c["step"], c["lr"], c["dropout"]) for c in self.changes]
+        with self._lock:
+            return [(c["step"], c["lr"], c["dropout"]) for c in self.changes]
 
 
 def _columns(rows) -> list[str]:

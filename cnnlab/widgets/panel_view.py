@@ -1,34 +1,19 @@
-"""What the training panel looks like: its widgets and its live figure.
+"""What the training panel looks like: its widgets, its progress line and its log.
 
-The pure parts (:func:`smooth`, :func:`clamp`, :func:`draw_training`) take plain numbers and
-data frames, so tests check them without a front end.
+The pure parts (:func:`clamp`, :func:`progress_text`) take plain numbers, so tests check them
+without a front end; the figure itself is drawn by :mod:`cnnlab.widgets.panel_plot`.
 """
 
 from __future__ import annotations
 
+import html
 import io
 import math
+import threading
 
 import ipywidgets as w
-import numpy as np
-import pandas as pd
-from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
 
-
-def smooth(values, weight: float = 0.9) -> np.ndarray:
-    """Return the exponential moving average of ``values``, bias-corrected like Adam's moments.
-
-    >>> smooth([1.0, 3.0], weight=0.5).tolist()
-    [1.0, 2.3333333333333335]
-    """
-    values = np.asarray(values, dtype=float)
-    out = np.empty_like(values)
-    avg = 0.0
-    for i, v in enumerate(values):
-        avg = weight * avg + (1 - weight) * v
-        out[i] = avg / (1 - weight ** (i + 1))
-    return out
+from cnnlab.widgets.panel_plot import placeholder_svg
 
 
 def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str | None]:
@@ -45,55 +30,7 @@ def clamp(value: float, low: float, high: float, name: str) -> tuple[float, str 
     return bounded, f"{name} {value:g} is outside [{low:g}, {high:g}]: using {bounded:g}."
 
 
-def draw_training(fig: Figure, record: pd.DataFrame, val_rows: list[dict], changes: pd.DataFrame,
-                  total_steps: int | None = None) -> Figure:
-    """Return ``fig`` drawn with loss, accuracy (if recorded), and the lr and dropout traces."""
-    fig.clear()
-    has_acc = "batch_accuracy" in record.columns or "batch_acc" in record.columns
-    ratios = [3, 3, 2] if has_acc else [3, 2]
-    axes = fig.subplots(len(ratios), 1, sharex=True, gridspec_kw={"height_ratios": ratios})
-    steps = record["step"].to_numpy() if len(record) else np.array([])
-    every = max(1, len(record) // 400)  # ~400 points a curve: drawing time stays flat
-    val = pd.DataFrame(val_rows)
-    panels = [("loss", axes[0])] + ([("accuracy" if "batch_accuracy" in record.columns else "acc",
-                                       axes[1])] if has_acc else [])
-    for name, ax in panels:
-        if len(record):
-            raw = record["batch_" + name].to_numpy()
-            ax.plot(steps[::every], raw[::every], color="tab:blue", alpha=0.25, lw=0.8)
-            ax.plot(steps[::every], smooth(raw)[::every], color="tab:blue", lw=1.5,
-                    label=f"train {name} (smoothed)")
-        if len(val) and "val_" + name in val.columns:
-            ax.plot(val["step"], val["val_" + name], "o-", color="tab:orange", label=f"val {name}")
-        ax.set_ylabel(name)
-        ax.grid(alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="upper right", fontsize=8)
-    traces = axes[-1]
-    if len(record):
-        traces.step(steps, record["lr"], where="post", color="tab:green", label="learning rate")
-        if (record["lr"] > 0).all():
-            traces.set_yscale("log")
-            # Plain labels: log-scale labels are typeset as math, a third of the drawing time.
-            traces.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            traces.yaxis.set_minor_formatter(NullFormatter())
-        rate = traces.twinx()
-        rate.step(steps, record["dropout"], where="post", color="tab:purple", label="dropout")
-        rate.set_ylim(-0.02, 1.0)
-        rate.set_ylabel("dropout", color="tab:purple")
-    traces.set_ylabel("lr", color="tab:green")
-    traces.set_xlabel("training step (batch)")
-    for step in changes["step"] if len(changes) else []:
-        for ax in axes:
-            ax.axvline(step, color="grey", ls=":", lw=1)
-    if total_steps:
-        traces.set_xlim(0, total_steps)
-    # A fixed layout: tight_layout costs more than the rest of the drawing together.
-    fig.subplots_adjust(left=0.1, right=0.9, top=0.97, bottom=0.08, hspace=0.08)
-    return fig
-
-
-def figure_png(fig: Figure) -> bytes:
+def figure_png(fig) -> bytes:
     """Return the figure rendered as PNG bytes (for an ``ipywidgets.Image``)."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80, pil_kwargs={"compress_level": 1})
@@ -125,8 +62,10 @@ class PanelView:
                                            ("Reset weights", "undo")]}
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="360px"))
         self.status = w.HTML("ready")
-        self.plot = w.Image(format="png", layout=w.Layout(width="640px"))
-        self.log = w.Textarea(value="", disabled=True, layout=w.Layout(width="640px", height="90px"))
+        self.plot = w.HTML(placeholder_svg(), layout=w.Layout(width="660px"))
+        self.log = w.HTML("", layout=w.Layout(width="660px"))
+        self.log_lines: list[str] = []
+        self._log_lock = threading.Lock()
         self.error = w.HTML("")
         notes = []
         if dropout is None:
@@ -158,9 +97,17 @@ class PanelView:
             self.batch_size.disabled = running
 
     def add_log(self, line: str, keep: int = 8) -> None:
-        """Append one line to the change log, keeping the last ``keep`` lines."""
-        lines = [x for x in self.log.value.splitlines() if x] + [line]
-        self.log.value = "\n".join(lines[-keep:])
+        """Append one line to the log (any thread), showing the last ``keep`` lines in full."""
+        with self._log_lock:
+            self.log_lines = (self.log_lines + [line])[-keep:]
+            self.log.value = ("<div class='cnnlab-log' style='font-family:monospace;font-size:12px;"
+                              "white-space:pre-wrap;line-height:1.35'>"
+                              + "<br>".join(html.escape(x) for x in self.log_lines) + "</div>")
+
+    @property
+    def log_text(self) -> str:
+        """The lines in the log, as plain text."""
+        return "\n".join(self.log_lines)
 
     def show_error(self, text: str) -> None:
         """Show a training error's traceback in the panel."""
@@ -170,13 +117,44 @@ class PanelView:
                             f"<pre style='font-size:11px'>{html.escape(text[-3000:])}</pre>")
 
 
-def eta_text(done: int, total: int, elapsed: float) -> str:
-    """Return the progress line: steps done of total, elapsed time and ETA.
+def progress_text(done: int, total: int | None, elapsed: float, eta: float | None,
+                  loss: float | None = None) -> str:
+    """Return the progress line: steps done (of total, when known), the smoothed loss, elapsed time and ETA.
 
-    >>> eta_text(50, 200, 10.0)
-    'step 50/200 · 10 s elapsed · ETA 30 s'
+    >>> progress_text(50, 200, 10.0, eta=30.0, loss=0.51234)
+    'step 50/200 · loss 0.512 · 10 s elapsed · ETA 30 s'
+    >>> progress_text(1, 200, 9.0, eta=None)
+    'step 1/200 · 9 s elapsed · ETA soon known'
+    >>> progress_text(40, None, 3.0, eta=None)
+    'step 40 · 3 s elapsed · ETA after the first epoch'
     """
-    if done <= 0:
-        return f"step 0/{total}"
-    left = elapsed / done * (total - done)
-    return f"step {done}/{total} · {elapsed:.0f} s elapsed · ETA {left:.0f} s"
+    parts = [f"step {done}/{total}" if total else f"step {done}"]
+    if loss is not None and math.isfinite(loss):
+        parts.append(f"loss {loss:.3g}")
+    parts.append(f"{elapsed:.0f} s elapsed")
+    if eta is not None:
+        parts.append(f"ETA {max(eta, 0.0):.0f} s")
+    else:
+        parts.append("ETA soon known" if total else "ETA after the first epoch")
+    return " · ".join(parts)
+
+
+def summary_text(state: str, steps: int, epochs: int, changes, pending: dict, val_rows: list[dict]) -> str:
+    """Return :meth:`TrainingPanel.summary`'s lines: the state, the applied and waiting changes, validation.
+
+    >>> import pandas as pd
+    >>> print(summary_text("finished", 20, 2, pd.DataFrame([[12, "lr", 0.01, 0.1]],
+    ...       columns=["step", "name", "old", "new"]), {}, [{"step": 10, "epoch": 0, "val_loss": 0.5}]))
+    finished; 20 steps, 2 epoch(s) done
+    changes applied: 1 (from the step shown on)
+      step 12: lr 0.01 -> 0.1
+    after epoch 1 (step 10): val_loss 0.5000
+    """
+    lines = [f"{state}; {steps} steps, {epochs} epoch(s) done",
+             "changes applied: " + ("none" if changes.empty else f"{len(changes)} (from the step shown on)")]
+    lines += [f"  step {r.step}: {r.name} {r.old:g} -> {r.new:g}" for r in changes.itertuples()]
+    lines += [f"  requested, no batch used it yet: {name} {value:g}" for name, value in pending.items()]
+    for row in val_rows:
+        metrics = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith("val_"))
+        lines.append(f"after epoch {row['epoch'] + 1} (step {row['step']}): {metrics}")
+    return "\n".join(lines)

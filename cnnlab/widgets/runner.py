@@ -1,29 +1,36 @@
-"""Where the training loop runs while the panel stays clickable: a thread, or the cell itself.
+"""Where the training loop runs while the panel stays clickable: a thread, the cell, or to the end.
 
 A cell that calls ``fit`` keeps the kernel busy, and the kernel handles widget events (slider
 moves, clicks) only between cells, so they would all arrive after training. Per front end:
 
 JupyterLab, Jupyter Notebook 7, VS Code (``mode="thread"``)
-    ``fit`` runs in a background thread; the cell returns at once and the kernel handles
-    widget events while the thread trains. These front ends show the widget updates (plot,
-    progress) the thread sends. Checked by ``tests/test_widgets_browser.py`` in JupyterLab.
+    ``fit`` runs in a background thread; the cell returns at once (under Run All the next
+    cells run too) and the kernel handles widget events while the thread trains. Checked by
+    ``tests/test_widgets_browser.py`` in JupyterLab; Notebook 7 and VS Code send cells the
+    same way (``allow_stdin`` true), they were not driven by a test.
 Colab (``mode="cell"``)
     Colab does not show widget updates sent from a background thread, so ``fit`` runs in the
     cell, and before each batch (at most every ``poll_every`` seconds, and all the time while
     paused) the loop lets the kernel handle the widget messages waiting
-    (:func:`pump_ui_events`). Requests to run other cells wait until training ends. Start
-    training from a cell there (``autostart=True`` or ``panel.start()``). The pump needs
-    ipykernel 5 or 6 (Colab's); it was checked against a real ipykernel 6.29 kernel, not in
-    Colab itself. On ipykernel 7 it does nothing, so use the thread there.
-papermill, nbval, scripts (no front end)
-    Nothing can be clicked: ``train(..., autostart=True)`` then ``panel.wait()`` (or
-    ``block=True``) runs to the end and re-raises a training error.
+    (:func:`pump_ui_events`). Requests to run other cells wait until training ends. The pump
+    needs ipykernel 5 or 6 (Colab ships 6.17.1); it is checked against a real ipykernel 6.17.1
+    kernel with ipywidgets 7.7.1 by ``tests/test_widgets.py``, not in Colab itself. On
+    ipykernel 7 it does nothing, so use the thread there.
+papermill, nbval, nbconvert, scripts (``mode="block"``)
+    No one can click, and a kernel driven by papermill is shut down after the last cell, so
+    ``train(..., autostart=True)`` trains to the end before the cell returns, and re-raises a
+    training error. :func:`headless_reason` tells these runs apart: not an IPython kernel (a
+    script, the terminal), or a cell sent with ``allow_stdin`` false. nbclient (papermill,
+    nbconvert ``--execute``) and nbval send every cell that way, because nothing can answer
+    ``input()``; the live front ends above send it true. The environment variable
+    ``CNNLAB_PANEL_MODE`` (``thread``, ``cell`` or ``block``) overrides the guess.
 
-``mode="auto"`` picks ``"cell"`` on Colab and ``"thread"`` everywhere else.
+``mode="auto"`` picks ``"cell"`` on Colab, ``"block"`` headless and ``"thread"`` elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -32,13 +39,42 @@ import traceback
 from cnnlab.runtime import frontend
 
 
+MODES = ("thread", "cell", "block")
+
+
 def pick_mode(mode: str = "auto") -> str:
-    """Return the run mode to use: 'cell' on Colab, 'thread' elsewhere, or ``mode`` if given."""
-    if mode not in ("auto", "thread", "cell"):
-        raise ValueError(f"mode must be 'auto', 'thread' or 'cell', got {mode!r}")
+    """Return the run mode: ``mode`` if given, else 'cell' on Colab, 'block' headless, 'thread' elsewhere."""
+    if mode not in ("auto", *MODES):
+        raise ValueError(f"mode must be 'auto', 'thread', 'cell' or 'block', got {mode!r}")
     if mode != "auto":
         return mode
-    return "cell" if frontend() == "colab" else "thread"
+    forced = os.environ.get("CNNLAB_PANEL_MODE", "").strip()
+    if forced:
+        if forced not in MODES:
+            raise ValueError(f"CNNLAB_PANEL_MODE must be 'thread', 'cell' or 'block', got {forced!r}; "
+                             "unset it to let the panel choose.")
+        return forced
+    if frontend() == "colab":
+        return "cell"
+    return "block" if headless_reason() else "thread"
+
+
+def headless_reason() -> str | None:
+    """Return why no one can use the widgets of the cell running now, or None if a front end sent it."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return "IPython is not installed: a script"
+    shell = get_ipython()
+    if shell is None:
+        return "not running under IPython: a script"
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return "IPython without a Jupyter kernel (a terminal): widgets cannot be shown"
+    if not getattr(kernel, "_allow_stdin", True):
+        return ("the cell came from a client that cannot answer input() (allow_stdin false): "
+                "papermill, nbclient, nbconvert --execute or nbval")
+    return None
 
 
 class TrainingRun:
@@ -54,7 +90,7 @@ class TrainingRun:
         self._finished = threading.Event()
 
     def start(self) -> None:
-        """Start training: in a thread, or here (returning when training ends) in 'cell' mode."""
+        """Start training: in a thread, or here (returning when training ends) in 'cell' and 'block' mode."""
         if self.mode == "thread":
             self._thread = threading.Thread(target=self._run, name="cnnlab-training", daemon=True)
             self._thread.start()
@@ -84,6 +120,71 @@ class TrainingRun:
         if self._thread is None and not self._finished.is_set():
             return True
         return self._finished.wait(timeout)
+
+
+class Redrawer:
+    """Calls ``draw`` every ``interval`` seconds, and at once when :meth:`poke` d: in its own thread, or from :meth:`tick`.
+
+    In its own thread (``mode="thread"``) the drawing never delays a batch by more than the
+    moment it holds the GIL; in ``mode="cell"`` (Colab shows no updates from other threads)
+    the training loop calls :meth:`tick` before each batch instead.
+    """
+
+    def __init__(self, draw, interval: float):
+        self._draw = draw
+        self.interval = interval
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._next = 0.0
+        self.count = 0          # drawings made
+        self.busy = 0.0         # seconds spent drawing
+        self.error: BaseException | None = None
+
+    def start(self, threaded: bool) -> None:
+        """Begin drawing: in a new thread if ``threaded``, else whenever :meth:`tick` finds it due."""
+        self._stop.clear()
+        self._next = time.monotonic() + self.interval
+        if threaded:
+            self._thread = threading.Thread(target=self._loop, name="cnnlab-panel-draw", daemon=True)
+            self._thread.start()
+
+    def poke(self) -> None:
+        """Ask for a drawing now (a change was applied) instead of at the next interval."""
+        self._next = 0.0
+        self._wake.set()
+
+    def tick(self) -> None:
+        """Draw here if a drawing is due (for the loop that trains in the cell)."""
+        if self._thread is None and not self._stop.is_set() and time.monotonic() >= self._next:
+            self._draw_once()
+
+    def stop(self) -> None:
+        """Stop drawing and wait for a drawing in progress to end."""
+        self._stop.set()
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(10)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(max(0.0, self._next - time.monotonic()))
+            self._wake.clear()
+            if not self._stop.is_set():
+                self._draw_once()
+
+    def _draw_once(self) -> None:
+        began = time.perf_counter()
+        try:
+            self._draw()
+        except Exception as error:  # noqa: BLE001 - a drawing bug must not stop training
+            if self.error is None:
+                self.error = error
+                traceback.print_exception(error)
+        self.count += 1
+        self.busy += time.perf_counter() - began
+        self._next = time.monotonic() + self.interval
 
 
 class UIPump:
