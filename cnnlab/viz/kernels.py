@@ -202,3 +202,57 @@ def plot_filter_response(image, kernel, *, padding: str = "same", crop=None, tit
     if title:
         fig.suptitle(title)
     return fig
+
+
+def plot_filter_grid(images=("camera", "astronaut", "chelsea"), kernels=("vertical_line", "sobel_x", "sobel_y"),
+                     *, padding: str = "reflect"):
+    """Return a grid: the kernels with their weights on top, then one row per photo and its responses.
+
+    ``images`` are sample names (see :data:`SAMPLE_IMAGES`) or arrays, or a dict
+    ``{label: array}``; ``kernels`` names in :data:`KERNELS` or 2-D arrays. Each kernel runs on the grey photo through :func:`apply_filter`
+    (``keras.ops.conv``); responses are signed, red positive and blue negative around white
+    zero, each panel saturating at its 99th percentile of absolute response; kernels whose
+    weights do not sum to 0 (blurs, sharpening) give grey images clipped to 0..1.
+    """
+    if isinstance(images, (str, np.ndarray)) or isinstance(kernels, (str, np.ndarray)):
+        raise TypeError("images and kernels must be lists (or tuples), e.g. images=['camera'], "
+                        "kernels=['sobel_x'].")
+    if not images or not kernels:
+        raise ValueError("Give at least one image and one kernel.")
+    named = [(k, get_kernel(k)) if isinstance(k, str) else (f"kernel {i}", get_kernel(k))
+             for i, k in enumerate(kernels)]
+    if isinstance(images, dict):  # {label: array}
+        photos = [(str(label), as_image(image)) for label, image in images.items()]
+    else:
+        photos = [(image, sample_image(image)) if isinstance(image, str) else (f"image {i}", as_image(image))
+                  for i, image in enumerate(images)]
+    ncols = 1 + len(named)
+    fig = new_figure(height=1.3 + 2.0 * len(photos) * 5 / max(ncols, 5))
+    grid = fig.add_gridspec(1 + len(photos), ncols, height_ratios=[0.55] + [1] * len(photos))
+    corner = fig.add_subplot(grid[0, 0])
+    corner.axis("off")
+    corner.text(0.5, 0.5, "kernel\n(weights)", ha="center", va="center", fontsize=10)
+    for col, (name, kernel) in enumerate(named, start=1):
+        ax = fig.add_subplot(grid[0, col])
+        # In narrow columns only 3x3 weights fit as numbers.
+        scale = draw_kernel(ax, kernel, numbers=ncols <= 6 or max(kernel.shape) <= 3)
+        ax.set_title(f"{name}\n{scale.strip()}" if scale else name, fontsize=9)
+    for row, (name, photo) in enumerate(photos, start=1):
+        grey = photo if photo.ndim == 2 else photo @ np.array([0.2125, 0.7154, 0.0721], dtype=np.float32)
+        ax = fig.add_subplot(grid[row, 0])
+        ax.imshow(np.clip(photo, 0, 1), cmap="gray" if photo.ndim == 2 else None, vmin=0, vmax=1)
+        ax.set_ylabel(f"{name}\n{photo.shape[0]}x{photo.shape[1]}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        for col, (_, kernel) in enumerate(named, start=1):
+            response = apply_filter(grey, kernel, padding=padding)
+            ax = fig.add_subplot(grid[row, col])
+            if _is_detector(kernel):
+                limit = float(np.percentile(np.abs(response), 99)) or 1.0
+                ax.imshow(response, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            else:  # blurs and sharpening keep the brightness: show them as grey images
+                ax.imshow(np.clip(response, 0, 1), cmap="gray", vmin=0, vmax=1)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.suptitle("Hand-made kernels on real photos (detectors: red positive, blue negative response)")
+    return fig
