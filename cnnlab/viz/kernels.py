@@ -209,8 +209,8 @@ def plot_filter_grid(images=("camera", "astronaut", "chelsea"), kernels=("vertic
     """Return a grid: the kernels with their weights on top, then one row per photo and its responses.
 
     ``images`` are sample names (see :data:`SAMPLE_IMAGES`) or arrays, or a dict
-    ``{label: array}``; ``kernels`` names in :data:`KERNELS` or 2-D arrays. Each kernel runs on the grey photo through :func:`apply_filter`
-    (``keras.ops.conv``); responses are signed, red positive and blue negative around white
+    ``{label: array}``; ``kernels`` names in :data:`KERNELS` or 2-D arrays. Each kernel runs
+    on the grey photo through :func:`apply_filter` (``keras.ops.conv``); responses are signed, red positive and blue negative around white
     zero, each panel saturating at its 99th percentile of absolute response; kernels whose
     weights do not sum to 0 (blurs, sharpening) give grey images clipped to 0..1.
     """
