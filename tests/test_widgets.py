@@ -1,5 +1,7 @@
 """The live training panel: changes made mid-epoch reach the record and the computation itself."""
 
+import xml.etree.ElementTree as ET
+
 import numpy as np
 import pytest
 
@@ -257,8 +259,6 @@ def test_typed_values_out_of_range_are_clamped_with_a_message():
 
 
 def test_panel_figure_shows_changes_and_validation():
-    import xml.etree.ElementTree as ET
-
     data = (np.ones((6 * BATCH, 16)), np.ones((6 * BATCH, 16)))
     fresh = train(identity_with_dropout(0.2, 16), data, display=False, draw=True)
     assert "<svg" in fresh.view.plot.value and "after the first batches" in fresh.view.plot.value
@@ -282,6 +282,34 @@ def test_panel_figure_shows_changes_and_validation():
     assert {(m.get("data-step"), m.get("data-name")) for m in marks} == {("2", "dropout")}
     assert len(marks) == 3  # through every panel
     assert len(svg.findall(".//s:circle[@class='val-point']", ns)) == 2
+
+
+def _svg_of(losses, lrs=None, changes=()):
+    from cnnlab.widgets.panel_plot import Curves, training_svg
+
+    curves = Curves()
+    curves.update([{"step": i, "epoch": 0, "batches": 1, "lr": (lrs or [0.01] * len(losses))[i],
+                    "dropout": 0.5, "loss": float(np.mean(losses[:i + 1]))} for i in range(len(losses))])
+    np.testing.assert_allclose(curves.values["loss"], losses, rtol=1e-6)  # undone from the running mean
+    return ET.fromstring(training_svg(curves, [{"step": len(losses), "epoch": 0, "val_loss": losses[-1]}],
+                                      list(changes), total_steps=2 * len(losses)))
+
+
+def test_the_figure_turns_the_loss_axis_logarithmic_past_a_decade_and_keeps_legends_off_the_curves():
+    ns = {"s": "http://www.w3.org/2000/svg"}
+    steady = _svg_of(list(np.linspace(1.0, 0.5, 50)))
+    diverged = _svg_of(list(np.linspace(1.0, 0.5, 50)) + [30.0, 80.0])
+    loss = "s:g[@data-name='loss']"
+    assert steady.find(loss, ns).get("data-yscale") == "linear"
+    assert diverged.find(loss, ns).get("data-yscale") == "log"
+    ticks = [t.text for t in diverged.findall(loss + "/s:text[@class='tick']", ns)]
+    assert {"1", "10"} <= set(ticks)
+    for panel in diverged.iterfind("s:g[@class='panel']", ns):  # each legend sits above its axes
+        top = float(panel.find("s:rect", ns).get("y"))
+        assert all(float(t.get("y")) < top for t in panel.findall("s:text[@class='legend']", ns))
+    many = _svg_of(list(np.linspace(2.0, 0.5, 5000)))  # long runs stay cheap to send and draw
+    points = many.find(loss + "/s:polyline[@class='train-smooth']", ns).get("points").split()
+    assert len(points) == 400 and len(ET.tostring(many)) < 60_000
 
 
 @pytest.mark.parametrize("task", ["xor", "circles", "spirals", "blobs"])
@@ -327,3 +355,4 @@ def test_with_steps_per_execution_changes_apply_at_the_next_chunk():
     assert record["step"].tolist() == [0, 2, 4, 6, 8, 10] and set(record["batches"]) == {2}
     assert record["lr"].tolist() == [0.01, 0.01, 0.1, 0.1, 0.1, 0.1]
     np.testing.assert_allclose(ops.convert_to_numpy(model.weights[0]), -(4 * 0.01 + 8 * 0.1), rtol=1e-5)
+

@@ -332,7 +332,7 @@ class TrainingPanel:
             since, base = now - self._rate_ref[0], self._rate_ref[1]
             if done > base and since >= 0.5:
                 eta = (self._total_steps - done) * since / (done - base)
-        view.progress.value = min(done, view.progress.max)
+        view.progress.value = min(done, view.progress.max) if self._total_steps else 0
         if not final:
             view.status.value = progress_text(done, self._total_steps or None,
                                               now - self._started_at, eta, self._curves.last("loss"))

@@ -148,9 +148,9 @@ def _metric_panel(name, curves, steps, val_rows, y0, y1, scale_x) -> list[str]:
         parts.append(_envelope(steps, raw, scale, scale_x, COLORS["train"]))
         parts.append(_polyline(steps, smooth, scale, scale_x, COLORS["train"], "train-smooth", 1.6))
     if val.size:
-        parts.append(_polyline(val_steps, val, scale, scale_x, COLORS["val"], "val", 1.4, thin=False))
+        parts.append(_polyline(val_steps, val, scale, scale_x, COLORS["val"], "val", 1.4))
         for s, v in zip(val_steps, val):
-            if np.isfinite(v):
+            if np.isfinite(v) and len(val) <= 60:  # a dot per epoch while they can be told apart
                 parts.append(f'<circle class="val-point" cx="{LEFT + s * scale_x:.1f}" '
                              f'cy="{scale(v):.1f}" r="3" fill="{COLORS["val"]}"/>')
     legend = [(COLORS["train"], f"train {name} (smoothed; band: per batch)")]
@@ -255,10 +255,10 @@ def _log_ticks(low: float, high: float) -> list[float]:
     return [t for t in ticks if low <= math.log10(t) <= high]
 
 
-def _polyline(xs, ys, scale, scale_x, color, cls, width, thin=True) -> str:
+def _polyline(xs, ys, scale, scale_x, color, cls, width) -> str:
     ok = np.isfinite(ys)
     xs, ys = xs[ok], ys[ok]
-    if thin and len(xs) > MAX_POINTS:
+    if len(xs) > MAX_POINTS:
         keep = np.linspace(0, len(xs) - 1, MAX_POINTS).astype(int)
         xs, ys = xs[keep], ys[keep]
     points = " ".join(f"{LEFT + x * scale_x:.1f},{scale(y):.1f}" for x, y in zip(xs, ys))

@@ -14,7 +14,7 @@ Colab (``mode="cell"``)
     paused) the loop lets the kernel handle the widget messages waiting
     (:func:`pump_ui_events`). Requests to run other cells wait until training ends. The pump
     needs ipykernel 5 or 6 (Colab ships 6.17.1); it is checked against a real ipykernel 6.17.1
-    kernel with ipywidgets 7.7.1 by ``tests/test_widgets.py``, not in Colab itself. On
+    kernel with ipywidgets 7.7.1 by ``tests/test_widgets_kernel.py``, not in Colab itself. On
     ipykernel 7 it does nothing, so use the thread there.
 papermill, nbval, nbconvert, scripts (``mode="block"``)
     No one can click, and a kernel driven by papermill is shut down after the last cell, so
