@@ -146,7 +146,7 @@ class TrainingPanel:
         self._rate_ref = None
         self.view.set_running(True)
         self.view.status.value = "training: tracing the train step"
-        if self.drawing and not self._curves.steps:
+        if self.drawing and not len(self._curves):
             self.view.plot.value = placeholder_svg("Training started: the curves appear after the "
                                                    "first batch (it also compiles the train step).")
         self._run = TrainingRun(lambda: self._fit(epochs, batch_size), mode=mode,
@@ -336,7 +336,7 @@ class TrainingPanel:
         if not final:
             view.status.value = progress_text(done, self._total_steps or None,
                                               now - self._started_at, eta, self._curves.last("loss"))
-        if self.drawing and self._curves.steps:
+        if self.drawing and len(self._curves):
             changes = [ch for ch in list(c.changes) if ch["name"] != "start"]
             key = (done, len(changes), len(c.val_rows), final)
             if new or key != self._drawn:

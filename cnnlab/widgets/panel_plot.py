@@ -38,18 +38,26 @@ class Curves:
     def reset(self) -> None:
         """Forget every point (after the record was reset)."""
         self.next_step = 0
-        self.steps: list[int] = []
-        self.lr: list[float] = []
-        self.dropout: list[float] = []
-        self.values: dict[str, list[float]] = {}
-        self.smoothed: dict[str, list[float]] = {}
+        self.steps = np.empty(0)
+        self.lr = np.empty(0)
+        self.dropout = np.empty(0)
+        self.values: dict[str, np.ndarray] = {}
+        self.smoothed: dict[str, np.ndarray] = {}
         self._ema: dict[str, tuple[float, int]] = {}
         self._epoch = None
         self._totals: dict[str, float] = {}
         self._seen = 0
 
+    def __len__(self) -> int:
+        return len(self.steps)
+
     def update(self, rows) -> int:
         """Append ``rows`` (consecutive records from :attr:`next_step` on); return how many were new."""
+        if not rows:
+            return 0
+        new = {"steps": [], "lr": [], "dropout": []}
+        values: dict[str, list[float]] = {}
+        smoothed: dict[str, list[float]] = {}
         for row in rows:
             if row["epoch"] != self._epoch:  # Keras restarts its running means each epoch
                 self._epoch, self._totals, self._seen = row["epoch"], {}, 0
@@ -61,23 +69,28 @@ class Curves:
                 total = mean * self._seen
                 value = (total - self._totals.get(name, 0.0)) / batches
                 self._totals[name] = total
-                self.values.setdefault(name, []).append(value)
+                values.setdefault(name, []).append(value)
                 avg, count = self._ema.get(name, (0.0, 0))
                 if math.isfinite(value):
                     avg, count = self.weight * avg + (1 - self.weight) * value, count + 1
                     self._ema[name] = (avg, count)
-                self.smoothed.setdefault(name, []).append(
-                    avg / (1 - self.weight ** count) if count else float("nan"))
-            self.steps.append(row["step"])
-            self.lr.append(row["lr"])
-            self.dropout.append(row["dropout"])
+                smoothed.setdefault(name, []).append(avg / (1 - self.weight ** count) if count else math.nan)
+            new["steps"].append(row["step"])
+            new["lr"].append(row["lr"])
+            new["dropout"].append(row["dropout"])
             self.next_step = row["step"] + batches
+        # One concatenation per redraw, not per point: drawing then needs no list conversion.
+        for name in ("steps", "lr", "dropout"):
+            setattr(self, name, np.concatenate([getattr(self, name), np.asarray(new[name], float)]))
+        for store, fresh in ((self.values, values), (self.smoothed, smoothed)):
+            for name, items in fresh.items():
+                store[name] = np.concatenate([store.get(name, np.empty(0)), np.asarray(items, float)])
         return len(rows)
 
     def last(self, name: str) -> float | None:
         """Return the latest smoothed value of ``name`` (e.g. 'loss'), or None before the first batch."""
         values = self.smoothed.get(name)
-        return values[-1] if values else None
+        return float(values[-1]) if values is not None and len(values) else None
 
 
 def accuracy_name(curves: Curves) -> str | None:
@@ -90,7 +103,7 @@ def training_svg(curves: Curves, val_rows: list[dict], changes: list[dict], tota
     acc = accuracy_name(curves)
     panels = [("loss", 190)] + ([(acc, 130)] if acc else []) + [("lr", 64), ("dropout", 64)]
     height = sum(HEADER + h + GAP for _, h in panels) + BOTTOM
-    steps = np.asarray(curves.steps, float)
+    steps = curves.steps
     last = int(curves.next_step)
     x_max = float(max(total_steps or 0, last, 1))
     scale_x = (WIDTH - LEFT - RIGHT) / x_max
@@ -104,7 +117,7 @@ def training_svg(curves: Curves, val_rows: list[dict], changes: list[dict], tota
         y0, y1 = top + HEADER, top + HEADER + h
         frames.append((name, y0, y1))
         if name in ("lr", "dropout"):
-            values = np.asarray(getattr(curves, name), float)
+            values = getattr(curves, name)
             parts += _trace_panel(name, steps, values, changes, y0, y1, scale_x)
         else:
             parts += _metric_panel(name, curves, steps, val_rows, y0, y1, scale_x)
@@ -135,8 +148,8 @@ def placeholder_svg(text: str = "The curves appear after the first batches.") ->
 
 
 def _metric_panel(name, curves, steps, val_rows, y0, y1, scale_x) -> list[str]:
-    raw = np.asarray(curves.values.get(name, []), float)
-    smooth = np.asarray(curves.smoothed.get(name, []), float)
+    raw = curves.values.get(name, np.empty(0))
+    smooth = curves.smoothed.get(name, np.empty(0))
     val_steps = np.asarray([r["step"] for r in val_rows if "val_" + name in r], float)
     val = np.asarray([r["val_" + name] for r in val_rows if "val_" + name in r], float)
     finite = np.concatenate([raw[np.isfinite(raw)], val[np.isfinite(val)]])
@@ -215,10 +228,10 @@ class _Scale:
             low, high = low - pad, high + pad
         self.low, self.high = low, high
 
-    def __call__(self, value: float) -> float:
-        v = math.log10(value) if self.log else value
-        frac = (v - self.low) / (self.high - self.low)
-        return self.y1 - frac * (self.y1 - self.y0)
+    def __call__(self, value):
+        """Return the pixel row of ``value`` (a number or an array)."""
+        v = np.log10(value) if self.log else np.asarray(value, float)
+        return self.y1 - (v - self.low) / (self.high - self.low) * (self.y1 - self.y0)
 
     def grid_and_labels(self, label: str, ticks: int = 5) -> list[str]:
         parts = [f'<rect x="{LEFT}" y="{self.y0}" width="{WIDTH - LEFT - RIGHT}" '
@@ -261,9 +274,8 @@ def _polyline(xs, ys, scale, scale_x, color, cls, width) -> str:
     if len(xs) > MAX_POINTS:
         keep = np.linspace(0, len(xs) - 1, MAX_POINTS).astype(int)
         xs, ys = xs[keep], ys[keep]
-    points = " ".join(f"{LEFT + x * scale_x:.1f},{scale(y):.1f}" for x, y in zip(xs, ys))
     return (f'<polyline class="{cls}" fill="none" stroke="{color}" stroke-width="{width}" '
-            f'points="{points}"/>')
+            f'points="{_points(LEFT + xs * scale_x, scale(ys))}"/>')
 
 
 def _envelope(xs, ys, scale, scale_x, color) -> str:
@@ -275,11 +287,15 @@ def _envelope(xs, ys, scale, scale_x, color) -> str:
             "<polyline", '<polyline opacity="0.3"', 1)
     starts = np.linspace(0, len(xs), MAX_POINTS // 2, endpoint=False).astype(int)
     low, high = np.minimum.reduceat(ys, starts), np.maximum.reduceat(ys, starts)
-    bx = xs[starts]
-    upper = [f"{LEFT + x * scale_x:.1f},{scale(y):.1f}" for x, y in zip(bx, high)]
-    lower = [f"{LEFT + x * scale_x:.1f},{scale(y):.1f}" for x, y in zip(bx[::-1], low[::-1])]
+    bx = LEFT + xs[starts] * scale_x
     return (f'<polygon class="train-raw" fill="{color}" opacity="0.25" stroke="none" '
-            f'points="{" ".join(upper + lower)}"/>')
+            f'points="{_points(np.r_[bx, bx[::-1]], scale(np.r_[high, low[::-1]]))}"/>')
+
+
+def _points(px, py) -> str:
+    """Return SVG points "x,y x,y ..." with a tenth of a pixel, formatted in one go."""
+    pairs = np.column_stack([px, py]).ravel().tolist()
+    return ("%.1f,%.1f " * len(px) % tuple(pairs)).rstrip()
 
 
 def _legend(items, y0) -> list[str]:
