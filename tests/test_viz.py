@@ -399,3 +399,39 @@ def test_decision_boundary_takes_a_keras_model():
     points = np.array([[0.0, 0.0], [1.0, 1.0]])
     fig = viz.plot_decision_boundary(model, points, np.array([0, 1]), resolution=20)
     assert fig.axes[0].get_xlabel() == "$x_1$"
+
+
+def test_optimizer_paths_that_overlap_get_distinct_line_styles():
+    same = np.array([[1.0, 0.0], [0.5, 0.0], [0.0, 0.0]])
+    fig = viz.plot_optimizer_paths({"SGD": same, "momentum": same.copy(), "Adam": same.copy()},
+                                   lambda x, y: x ** 2 + y ** 2, bounds=((-1, 1), (-1, 1)))
+    paths = [line for line in fig.axes[0].lines if len(line.get_xdata()) == 3]
+    assert len(paths) == 3
+    assert len({line.get_linestyle() for line in paths}) == 3
+    assert len({line.get_marker() for line in paths}) == 3
+    assert paths[0].get_zorder() > paths[1].get_zorder(), "the first path is drawn on top"
+
+
+def test_decision_boundaries_side_by_side_share_one_colour_bar_and_label_the_axes():
+    def soft(shift):
+        return lambda p: 1 / (1 + np.exp(-(p[:, :1] - shift) * 9))
+
+    fig = viz.plot_decision_boundaries({"at 0.3": soft(0.3), "at 0.7": (soft(0.7), [0, 0, 0, 1])},
+                                       XOR, [0, 0, 1, 1], resolution=30)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["at 0.3", "at 0.7"]
+    assert len(fig.axes) == 3, "two panels and one shared colour bar"
+    assert [t for t in texts_of(fig) if t.startswith("P(class")] == ["P(class 1)"]
+    assert panels[0].get_xlabel() == "$x_1$" and panels[0].get_ylabel() == "$x_2$"
+    # the second panel colours the points by its own labels: three of class 0, one of class 1
+    legend = [t.get_text() for t in panels[1].get_legend().get_texts()]
+    assert legend == ["0", "1"]
+    assert [len(c.get_offsets()) for c in panels[1].collections if hasattr(c, "get_offsets")
+            and len(c.get_offsets())][-2:] == [3, 1]
+    labels_only = viz.plot_decision_boundaries({"step": lambda p: (p[:, 0] > 0.5).astype(int)}, XOR,
+                                               [0, 0, 1, 1], resolution=20)
+    assert len(labels_only.axes) == 1, "labels need no colour bar"
+    with pytest.raises(ValueError, match="no labels"):
+        viz.plot_decision_boundaries({"a": soft(0.5)}, XOR)
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        viz.plot_decision_boundary(soft(0.5), np.zeros((4, 3)), [0, 1, 0, 1], colorbar=False)

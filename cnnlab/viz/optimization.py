@@ -145,12 +145,18 @@ def plot_optimizer_paths(paths, surface, *, bounds=None, levels: int = 30, ax=No
     filled = ax.contourf(xx, yy, zz, levels=levels, cmap="viridis", alpha=0.8)
     ax.contour(xx, yy, zz, levels=levels, colors="white", linewidths=0.3, alpha=0.6)
     fig.colorbar(filled, ax=ax, shrink=0.8, label="loss")
+    # Paths often run on top of each other (every optimizer first slides down the same
+    # valley), so each gets its own colour, line style and marker, and earlier ones lie on top.
     colours = ["tab:red", "black", "tab:orange", "magenta", "tab:cyan", "white"]
+    styles = ["-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 3))]
+    markers = ["o", "s", "^", "D", "v", "x"]
     for index, (name, path) in enumerate(arrays.items()):
         colour = colours[index % len(colours)]
-        ax.plot(path[:, 0], path[:, 1], "-o", color=colour, markersize=2.5, linewidth=1.5,
+        ax.plot(path[:, 0], path[:, 1], linestyle=styles[index % len(styles)],
+                marker=markers[index % len(markers)], markevery=max(1, len(path) // 25), color=colour,
+                markersize=4, linewidth=2.2 if index == 0 else 1.5, zorder=20 - index,
                 label=f"{name} ({len(path) - 1} steps)")
-        ax.plot(*path[-1], "*", color=colour, markersize=14, markeredgecolor="white")
+        ax.plot(*path[-1], "*", color=colour, markersize=14, markeredgecolor="white", zorder=30)
     for index, path in enumerate(arrays.values()):
         ax.plot(*path[0], "s", color="white", markeredgecolor="black", markersize=8,
                 label="start" if index == 0 else None)

@@ -86,20 +86,36 @@ def decision_surface(model: keras.Model, resolution: int = 80):
 
 
 def draw_playground(fig, surface, x, y, history) -> None:
-    """Draw the decision surface with the points on the left and the loss curve on the right."""
+    """Draw the decision surface with the points on the left and the training curves on the right."""
+    from matplotlib.ticker import MaxNLocator
+
     fig.clear()
     left, right = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1]})
     xs, ys, p = surface
     left.contourf(xs, ys, p, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.6)
     left.contour(xs, ys, p, levels=[0.5], colors="k", linewidths=1)
-    left.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", edgecolors="k", linewidths=0.3, s=12)
+    left.scatter(x[:, 0], x[:, 1], c=y, cmap="RdBu_r", vmin=-0.3, vmax=1.3, edgecolors="white",
+                 linewidths=0.4, s=16)
     left.set_aspect("equal")
-    left.set_xticks([])
-    left.set_yticks([])
+    left.set_xlabel("$x_1$")
+    left.set_ylabel("$x_2$")
+    left.set_xticks([-1, 0, 1])
+    left.set_yticks([-1, 0, 1])
+    epochs = np.arange(1, len(history) + 1)
     if history:
-        right.plot([h["loss"] for h in history], label="loss")
-        right.plot([h["accuracy"] for h in history], label="accuracy")
+        left.set_title(f"P(class 1) after {len(history)} epochs (line: 0.5)", fontsize=9)
+        right.plot(epochs, [h["loss"] for h in history], "-", label="training loss")
+        right.plot(epochs, [h["accuracy"] for h in history], "--", label="training accuracy")
         right.legend(loc="center right", fontsize=8)
+        right.set_title(f"loss {history[-1]['loss']:.3f}, accuracy {history[-1]['accuracy']:.2f}",
+                        fontsize=9)
+    else:
+        left.set_title("P(class 1) of the untrained network", fontsize=9)
+        right.text(0.5, 0.5, "not trained yet: press Train", ha="center", va="center",
+                   transform=right.transAxes, color="0.4")
+        right.set_title("training curves", fontsize=9)
     right.set_xlabel("epoch")
+    right.set_ylabel("loss, accuracy")
+    right.xaxis.set_major_locator(MaxNLocator(integer=True))
     right.grid(alpha=0.3)
-    fig.subplots_adjust(left=0.03, right=0.97, bottom=0.15, top=0.95, wspace=0.2)
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.15, top=0.9, wspace=0.3)
