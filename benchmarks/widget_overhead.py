@@ -9,7 +9,7 @@ should be at most 1.05; the ratio of the medians is printed too. It also prints 
 plot was redrawn while training (the interval between two redraws, each showing the newest
 loss) and what a redraw cost. On a busy machine all of these wander: read the load average.
 
-    .venv/bin/python benchmarks/widget_overhead.py [--epochs 2] [--train-size 20000] [--repeats 3] [--headless]
+    .venv/bin/python benchmarks/widget_overhead.py [--epochs 2] [--train-size 20000] [--repeats 5] [--headless]
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--train-size", type=int, default=20000)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--headless", action="store_true",
                         help="run the panel as papermill does: in the caller, drawing nothing")
     args = parser.parse_args()
