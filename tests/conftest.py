@@ -15,3 +15,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Every notebook the tests execute runs in this interpreter, whatever kernelspecs the user has.
 KERNEL_NAME = pin_kernel("cnnlab-test")
+
+import pytest  # noqa: E402
+
+ON_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def require(available: bool, reason: str) -> None:
+    """Skip the calling test when a real component it needs is missing; under CI=true, fail instead.
+
+    CI installs everything a test needs (.ci/run, course.sh), so a missing piece there is a
+    broken set-up, not a reason to pass silently.
+    """
+    if available:
+        return
+    if ON_CI:
+        pytest.fail(f"{reason} (CI=true: CI must provide it; see .ci/run and course.sh)", pytrace=False)
+    pytest.skip(reason)

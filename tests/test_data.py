@@ -7,10 +7,17 @@ import numpy as np
 import pytest
 
 from cnnlab import data
+from conftest import require
 
 REAL = data.DEBIAN_DIR
-needs_real = pytest.mark.skipif(not (REAL / "train-labels-idx1-ubyte.gz").exists(),
-                                reason="Debian's dataset-fashion-mnist is not installed")
+
+
+@pytest.fixture
+def real_fashion_mnist():
+    """Debian's Fashion-MNIST: skipped where it is missing, a failure under CI=true."""
+    require((REAL / "train-labels-idx1-ubyte.gz").exists(),
+            f"Debian's Fashion-MNIST is not in {REAL}: apt-get install dataset-fashion-mnist")
+    return REAL
 
 
 def write_idx(path, array, compress=True):
@@ -57,8 +64,7 @@ def test_keras_cache_is_used_when_nothing_else(no_sources):
     assert len(x) == 12
 
 
-@needs_real
-def test_debian_package_is_real_fashion_mnist(monkeypatch):
+def test_debian_package_is_real_fashion_mnist(real_fashion_mnist, monkeypatch):
     monkeypatch.delenv(data.DATA_ENV, raising=False)
     (x, y), (xt, yt) = data.load_fashion_mnist(download=False, verbose=False)
     assert x.shape == (60000, 28, 28) and xt.shape == (10000, 28, 28)
@@ -76,9 +82,8 @@ def test_sample_is_small_balanced_and_real():
     assert sample.stat().st_size < 3_000_000, "the shipped sample must stay a few MB at most"
 
 
-@needs_real
-def test_sample_images_are_the_real_ones():
-    (x, y), (xt, yt) = data.load_idx_folder(REAL)
+def test_sample_images_are_the_real_ones(real_fashion_mnist):
+    (x, y), (xt, yt) = data.load_idx_folder(real_fashion_mnist)
     with data.resources.files("cnnlab").joinpath("_data", data.SAMPLE_FILE).open("rb") as f:
         npz = np.load(f)
         np.testing.assert_array_equal(npz["x_train"], x[npz["train_index"]])
@@ -165,3 +170,15 @@ def test_mnist_from_cnnlab_data_folder(no_sources, monkeypatch):
     monkeypatch.setenv(data.DATA_ENV, str(no_sources / "mine"))
     (x, y), _ = data.load_mnist(verbose=False)
     np.testing.assert_array_equal(y, arrays["y_train"])
+
+
+def test_a_missing_real_component_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import conftest
+
+    monkeypatch.setattr(conftest, "ON_CI", True)
+    with pytest.raises(pytest.fail.Exception, match=r"no such data.*CI=true"):
+        require(False, "no such data")
+    monkeypatch.setattr(conftest, "ON_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="no such data"):
+        require(False, "no such data")
+    require(True, "present: nothing happens")

@@ -72,3 +72,29 @@ def test_pinned_kernel_runs_this_python(monkeypatch):
     name = runtime.pin_kernel("cnnlab-pin-test")
     spec = KernelSpecManager().get_kernel_spec(name)
     assert spec.argv[:3] == [sys.executable, "-m", "ipykernel_launcher"]
+
+
+def test_every_public_submodule_is_reachable_from_a_bare_import_in_any_order():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(cnnlab.__file__).parent
+    public = {p.stem for p in folder.glob("*.py")} | {p.parent.name for p in folder.glob("*/__init__.py")}
+    public = {name for name in public if not name.startswith("_")}
+    assert cnnlab._SUBMODULES == public and "conv_arithmetic" in public
+    assert public <= set(dir(cnnlab))
+    # A fresh interpreter: each attribute must work before anything imported that submodule.
+    code = ("import sys, cnnlab\n"
+            "for name in sys.argv[1:]:\n"
+            "    assert 'cnnlab.' + name not in sys.modules or name == 'runtime', name\n"
+            "    assert getattr(cnnlab, name) is sys.modules['cnnlab.' + name], name\n"
+            "print('ok')")
+    order = ["conv_arithmetic", "layer_costs"] + sorted(public - {"conv_arithmetic", "layer_costs"}, reverse=True)
+    done = subprocess.run([sys.executable, "-c", code, *order[:2]], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    done = subprocess.run([sys.executable, "-c", "import cnnlab\n" + "\n".join(
+        f"cnnlab.{name}" for name in order) + "\nprint('ok')"], capture_output=True, text=True)
+    assert done.stdout.strip() == "ok", done.stderr[-2000:]
+    with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
+        cnnlab.nonexistent
