@@ -37,7 +37,6 @@ FASHION_MNIST_FILES = {
     "x_test": "t10k-images-idx3-ubyte",
     "y_test": "t10k-labels-idx1-ubyte",
 }
-MNIST_FILES = FASHION_MNIST_FILES
 
 CLASS_NAMES = {
     "fashion_mnist": [
