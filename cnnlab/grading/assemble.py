@@ -60,6 +60,13 @@ def read_submission(raw: bytes) -> nbformat.NotebookNode:
     return nbformat.from_dict(data)
 
 
+def python_source(source: str) -> str:
+    """Return a cell's source with IPython syntax (``%pip``, ``!cmd``) turned into plain Python."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
 def bound_names(source: str) -> list[str]:
     """Return the names a cell binds at top level (assignments, imports, defs).
 
@@ -67,7 +74,7 @@ def bound_names(source: str) -> list[str]:
     ['np', 'X', 'y', 'f']
     """
     names: list[str] = []
-    for node in ast.parse(source).body:
+    for node in ast.parse(python_source(source)).body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             names += [(a.asname or a.name).split(".")[0] for a in node.names]
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
@@ -82,7 +89,7 @@ def bound_names(source: str) -> list[str]:
 def suspicious_names(source: str) -> list[str]:
     """Return the names in ``source`` that can tamper with grading (see SUSPICIOUS), sorted."""
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(python_source(source))
     except SyntaxError:
         return []
     found = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
