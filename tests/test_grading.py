@@ -1,7 +1,10 @@
 """Exercises and grading: generation, self-checks, and one batch of real and hostile submissions.
 
 Kernel start-ups dominate the cost, so every submission that needs a kernel is graded in one
-batch (``graded``, -j 2) and the tests below assert on its rows.
+batch (``batch``, -j 2, isolated kernels) and the tests below assert on its rows. The hostile
+submissions are written here as fixtures: each one attacks the grader the way a determined
+student would (reading the solution, forging the checks from a background thread, escaping the
+kernel with a setsid'ed grandchild, killing the grader), and its test says what must hold.
 """
 
 from __future__ import annotations
@@ -9,6 +12,8 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import os
+import threading
 from pathlib import Path
 
 import nbformat
@@ -20,6 +25,7 @@ from cnnlab.grading import CheckFailed, NotDoneYet, array_mismatch, check
 from cnnlab.grading.assemble import Rejected, assemble, bound_names, read_submission
 from cnnlab.grading.generate import exercise_text, make_exercises
 from cnnlab.grading.grader import Limits, find_submissions, grade_batch
+from cnnlab.grading.isolation import probe
 from cnnlab.grading.notebook_source import (
     cell_kind,
     exercise_from_solution,
@@ -29,12 +35,23 @@ from cnnlab.grading.notebook_source import (
     mark_test,
     source_text,
 )
-from cnnlab.grading.report import write_all
+from cnnlab.grading.report import row_reason, write_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS = sorted((ROOT / "solutions").glob("*.ipynb"))
 EXERCISE = "01_perceptron_and_mlp"
 CELL_TIMEOUT = 10
+# The notebook limit of the time-limit test: far above what a kernel needs to start and pass
+# the first test on a loaded machine; the second test then blocks on an event nobody sets.
+SLOW_LIMIT = 150
+MARKER = "hostile-31337"  # in the command line of the process the intruder leaves behind
+
+
+def require_isolation():
+    """Fail under CI (skip elsewhere) when this machine cannot isolate kernels, saying why."""
+    isolation = probe()
+    if not isolation.active:
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(isolation.summary)
 
 
 def _solution(name: str = EXERCISE):
@@ -63,16 +80,18 @@ def _cell_index(nb, gid: str) -> int:
 # --- hostile and broken submissions, each a student of the batch -----------------------------
 
 def _structure_broken():
-    """Answer cell missing, another duplicated, test cells deleted and edited, an orphan cell."""
+    """Answer cell missing, another duplicated (a stub, then the answer), test cells deleted and
+    edited, an orphan cell."""
     nb = _submission({"xor_weights": "def xor_weights():\n    return np.eye(2), np.zeros(2), np.ones(2), 0.0"})
     nb.cells.insert(1, nbformat.v4.new_code_cell("print('scratch work')"))
     del nb.cells[_cell_index(nb, "softmax")]
     del nb.cells[_cell_index(nb, "test_softmax")]
     nb.cells[_cell_index(nb, "test_xor_weights")].source = "pass  # the test is gone"
     i = _cell_index(nb, "perceptron_predict")
-    duplicate = copy.deepcopy(nb.cells[i])
-    duplicate.id = "duplicate-answer"
-    nb.cells.insert(i + 1, duplicate)
+    stub = copy.deepcopy(nb.cells[i])
+    stub.id = "duplicate-answer"
+    stub.source = "def perceptron_predict(w, b, X):\n    raise NotImplementedError()"
+    nb.cells.insert(i, stub)  # the first copy is the stub, the last the learner's answer
     return nb
 
 
@@ -163,42 +182,169 @@ def _other_exercise(declared: bool):
     return nb
 
 
+INTRUDER_READ = """
+import glob, json, os
+SOLUTION = {solution!r}
+try:  # the stub that loads the answer from the reference solution
+    _cells = json.load(open(SOLUTION))["cells"]
+    exec("".join(next(c["source"] for c in _cells
+                      if c["metadata"].get("nbgrader", {{}}).get("grade_id") == "perceptron_predict")))
+except OSError:
+    def perceptron_predict(w, b, X):
+        return np.zeros(len(X), dtype=int)
+_seen = {{"solutions": len(glob.glob({solutions!r} + "/*")), "scratch": len(glob.glob("/tmp/cnnlab-grade-*")),
+          "job": len(glob.glob(os.path.join(os.getcwd(), "..", "*.json"))),
+          "processes": len([p for p in os.listdir("/proc") if p.isdigit()]),
+          "env": sum("solution" in v for v in os.environ.values())}}
+raise RuntimeError("peek " + " ".join(f"{{k}}={{v}}" for k, v in _seen.items()))
+"""
+INTRUDER_ESCAPE = """
+import ctypes, os
+_libc = ctypes.CDLL(None)
+_child = _libc.fork()  # through libc: no audit event
+if _child == 0:
+    _libc.setsid()
+    if _libc.fork() == 0:  # the grandchild, in a new session, loops for ever writing outside
+        _script = b"while :; do echo escaped >> {outside}; sleep 0.2; done"
+        _argv = (ctypes.c_char_p * 5)(b"/bin/sh", b"-c", _script, b"{marker}", None)
+        _libc.execv(b"/bin/sh", _argv)
+    _libc._exit(0)
+os.waitpid(_child, 0)
+"""
+INTRUDER_KILL = """
+import os, signal
+_results = []
+for _target in (os.getppid(), {grader}, 1):
+    try:
+        os.kill(_target, signal.SIGKILL)
+        _results.append(f"{{_target}}:sent")
+    except OSError as error:
+        _results.append(f"{{_target}}:{{type(error).__name__}}")
+raise RuntimeError("kills " + " ".join(_results))
+"""
+
+
+def _intruder(outside: Path):
+    """Reads the solution from disk, leaves a setsid'ed grandchild writing outside, and tries to
+    kill the grader, its parent and PID 1; its answers are right where the attack allows."""
+    answers = _answers()
+    return _submission({
+        "perceptron_predict": INTRUDER_READ.format(solution=str(ROOT / "solutions" / f"{EXERCISE}.ipynb"),
+                                                   solutions=str(ROOT / "solutions")),
+        "xor_weights": answers["xor_weights"] + INTRUDER_ESCAPE.format(outside=outside, marker=MARKER),
+        "build_xor_model": answers["build_xor_model"] + INTRUDER_KILL.format(grader=os.getpid()),
+    })
+
+
+FORGER = """
+import threading, time
+import cnnlab.grading.checks as _checks
+
+def _forge():
+    def array(self, actual, expected=None, **kw):  # claim the expected value as the result
+        return _checks.Checks._keep(self, "array", expected, expected, {"rtol": 1e9, "atol": 1e9}, "", "")
+    def true(self, condition, **kw):
+        _checks.Checks._keep(self, "true", True, None, {}, "", "")
+        self.recorded[-1]["truth"] = True
+        return True
+    while True:  # re-bind the helpers faster than any restore can put them back
+        _checks.Checks.array, _checks.Checks.true = array, true
+        _checks.array_mismatch = lambda *a, **k: None
+        _checks.grading = lambda: False
+        time.sleep(0.001)
+
+threading.Thread(target=_forge, daemon=True).start()
+"""
+
+
+def _forger():
+    """Wrong answers, plus a background thread that keeps re-binding the check helpers."""
+    return _submission({
+        "perceptron_predict": "def perceptron_predict(w, b, X):\n    return np.zeros(len(X), dtype=int)\n" + FORGER,
+        "softmax": "def softmax(z):\n    return np.asarray(z, dtype=float)",
+        "xor_weights": "def xor_weights():\n    return np.eye(2), np.zeros(2), np.ones(2), 0.0",
+        "build_xor_model": "def build_xor_model():\n    return keras.Sequential([keras.Input((2,)), "
+                           "keras.layers.Dense(3, activation='relu'), keras.layers.Dense(1)])",
+    })
+
+
+def _slowpoke():
+    """The first test passes; the second calls code that blocks on an event nobody sets."""
+    return _submission({"perceptron_train": "import threading\n\ndef perceptron_train(*args, **kwargs):\n"
+                                            "    threading.Event().wait()"})
+
+
+def _put(folder: Path, student: str, content, name: str = EXERCISE) -> Path:
+    path = folder / student / f"{name}.ipynb"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        nbformat.write(content, path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """Grade every solution, every generated exercise and each hostile case in one batch."""
+    """Grade every solution, every generated exercise and each hostile case in one batch, and the
+    time-limit case alongside it (it spends its time waiting, not computing)."""
+    require_isolation()
     folder = tmp_path_factory.mktemp("submissions")
     outside = tmp_path_factory.mktemp("outside") / "written_by_student.txt"
-
-    def put(student: str, content, name: str = EXERCISE):
-        path = folder / student / f"{name}.ipynb"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            nbformat.write(content, path)
-
-    for solution in SOLUTIONS:
-        put("solution", nbformat.read(solution, as_version=4), solution.stem)
-        put("untouched", nbformat.read(ROOT / "exercises" / solution.name, as_version=4), solution.stem)
-    put("not_json", b"\x89PNG this is a picture, not a notebook")
-    put("json_not_notebook", json.dumps({"answers": [1, 2, 3]}).encode())
-    put("other_exercise_declared", _other_exercise(declared=True))
-    put("other_exercise_ids", _other_exercise(declared=False))
-    put("structure", _structure_broken())
-    put("cheater", _cheater())
-    put("misc", _misc_hostile(outside))
-    put("stubborn_loop", _stubborn_loop())
-    put("crasher", _crasher())
-    exercises = sorted({s.stem for s in SOLUTIONS})
-    subs = find_submissions(folder, exercises)
-    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
-    records = grade_batch(subs, ROOT / "solutions", Limits(cell_timeout=CELL_TIMEOUT, timeout=240,
-                                                           memory_mb=4096),
-                          jobs=2, progress=False, watch=[folder])
     out = tmp_path_factory.mktemp("grades")
+    exercises = sorted({s.stem for s in SOLUTIONS})
+    # First the files that need no kernel, one per exercise: this also runs (and caches in
+    # out/.trusted) each solution's trusted runs, which the batches below then share.
+    for name in exercises:
+        _put(folder, "not_json", b"\x89PNG this is a picture, not a notebook", name)
+    limits = Limits(cell_timeout=CELL_TIMEOUT, timeout=240, memory_mb=4096)
+    first = grade_batch(find_submissions(folder, exercises), ROOT / "solutions", limits, jobs=2,
+                        progress=False, out=out)
+    slow_folder = tmp_path_factory.mktemp("slow")
+    _put(slow_folder, "slowpoke", _slowpoke())
+    slow: dict = {}
+    slow_thread = threading.Thread(target=lambda: slow.update(rows=grade_batch(
+        find_submissions(slow_folder, [EXERCISE]), ROOT / "solutions",
+        Limits(cell_timeout=10 * SLOW_LIMIT, timeout=SLOW_LIMIT), jobs=1, progress=False,
+        out=out)))
+    slow_thread.start()
+    for solution in SOLUTIONS:
+        _put(folder, "solution", nbformat.read(solution, as_version=4), solution.stem)
+        _put(folder, "untouched", nbformat.read(ROOT / "exercises" / solution.name, as_version=4),
+             solution.stem)
+    _put(folder, "json_not_notebook", json.dumps({"answers": [1, 2, 3]}).encode())
+    _put(folder, "other_exercise_declared", _other_exercise(declared=True))
+    _put(folder, "other_exercise_ids", _other_exercise(declared=False))
+    _put(folder, "structure", _structure_broken())
+    _put(folder, "cheater", _cheater())
+    _put(folder, "forger", _forger())
+    _put(folder, "intruder", _intruder(outside))
+    _put(folder, "misc", _misc_hostile(outside))
+    _put(folder, "stubborn_loop", _stubborn_loop())
+    _put(folder, "crasher", _crasher())
+    subs = [s for s in find_submissions(folder, exercises) if s.student != "not_json"]
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    records = first + grade_batch(subs, ROOT / "solutions", limits, jobs=2, progress=False,
+                                  watch=[folder], out=out)
+    survivors = _processes_with(MARKER)
+    slow_thread.join()
     write_all(records, out)
     return {"rows": {(r["student"], r["exercise"]): r for r in records}, "out": out,
-            "outside": outside, "folder": folder, "before": before}
+            "outside": outside, "folder": folder, "before": before, "survivors": survivors,
+            "slow": slow.get("rows", [])}
+
+
+def _processes_with(marker: str) -> list[str]:
+    """Return the command lines of processes whose command line holds ``marker`` (after giving
+    each such process time to be reaped, as the kernel's end kills them)."""
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        if marker in " ".join(process.info["cmdline"] or []):
+            found.append(process)
+    _, alive = psutil.wait_procs(found, timeout=10)
+    return [" ".join(p.cmdline()) for p in alive if p.is_running()]
 
 
 def _row(batch, student: str, exercise: str = EXERCISE) -> dict:
@@ -246,15 +392,16 @@ def test_missing_duplicated_and_edited_cells_are_graded_with_the_solution_tests(
     row = _row(batch, "structure")
     tests, notes = _tests(row), " | ".join(row["notes"])
     assert "answer cell softmax is missing" in notes
-    assert "answer cell perceptron_predict appears 2 times" in notes
+    assert "answer cell perceptron_predict appears 2 times; only the last copy was graded" in notes
     assert "test cell test_softmax was deleted" in notes
     assert "test cell test_xor_weights was edited" in notes
     assert "before the first answer cell were not run" in notes
     assert tests["test_softmax"]["status"] == "not done"
-    assert tests["test_perceptron_predict"]["status"] == "not done"
+    assert tests["test_perceptron_predict"]["status"] == "passed"  # graded once, the last copy
+    assert "NotImplementedError" not in tests["test_perceptron_predict"]["message"]
     assert tests["test_xor_weights"]["status"] == "failed"  # the edited test still runs
     assert tests["test_build_xor_model"]["status"] == "passed"
-    assert row["score"] == 3
+    assert row["score"] == 2 + 3
 
 
 @pytest.mark.notebook
@@ -315,7 +462,16 @@ def test_outputs_gradebook_json_and_feedback(batch):
     assert rows["solution"][f"{EXERCISE}:test_softmax"] == "2.0"
     assert "not JSON" in rows["not_json"]["notes"]
     record = json.loads((out / "structure" / f"{EXERCISE}.json").read_text())
-    assert set(record["tests"][0]) == {"test", "points", "max", "status", "message", "duration"}
+    assert set(record["tests"][0]) == {"test", "points", "max", "status", "message", "duration",
+                                       "kernel_judged"}
+    # Every row that lost marks says why, test by test, in the gradebook.
+    for (student, exercise), r in batch["rows"].items():
+        lost = [t["test"] for t in r["tests"] if t["status"] != "passed"]
+        if lost and exercise == EXERCISE:
+            assert all(test in rows[student]["notes"] or r["status"] == "rejected" for test in lost), student
+    assert "test_softmax timeout" in rows["stubborn_loop"]["notes"]
+    assert "test_build_xor_model kernel died" in rows["crasher"]["notes"]
+    assert "input()" in rows["misc"]["notes"]
     feedback = (out / "untouched" / "feedback.md").read_text()
     assert "not done yet" in feedback and "0 / 12 points" in feedback
     # Grading changed nothing in the submissions folder.
@@ -325,12 +481,57 @@ def test_outputs_gradebook_json_and_feedback(batch):
 
 
 @pytest.mark.notebook
-def test_the_notebook_time_limit_stops_a_submission(tmp_path):
-    nbformat.write(_stubborn_loop(), tmp_path / "slowpoke.ipynb")
-    [row] = grade_batch(find_submissions(tmp_path, [EXERCISE]), ROOT / "solutions",
-                        Limits(cell_timeout=60, timeout=6), jobs=1, progress=False)
-    assert row["status"] == "timeout" and row["score"] == 0
-    assert "time limit" in " ".join(row["notes"])
+def test_the_notebook_time_limit_keeps_the_credit_earned_before_it(batch):
+    [row] = batch["slow"]
+    tests = _tests(row)
+    assert row["status"] == "timeout"
+    assert "the notebook ran past its time limit" in " ".join(row["notes"])
+    assert tests["test_perceptron_predict"]["status"] == "passed"  # before the limit: kept
+    assert {tests[t]["status"] for t in tests if t != "test_perceptron_predict"} == {"timeout"}
+    assert row["score"] == 2
+    assert "test_perceptron_train timeout" in row_reason(row)
+
+
+@pytest.mark.notebook
+def test_the_kernel_cannot_read_solutions_scratch_or_see_the_grader(batch):
+    row = _row(batch, "intruder")
+    notes = " | ".join(row["notes"])
+    assert "peek solutions=0 scratch=0 job=0" in notes, notes
+    processes = int(notes.split("processes=")[1].split()[0])
+    assert 2 <= processes <= 4, notes  # PID 1, the kernel, its shell: not the grader's
+    assert "env=0" in notes
+    # the stub that loads the answer from solutions/ found nothing: the wrong fallback ran
+    assert _tests(row)["test_perceptron_predict"]["status"] == "failed"
+    assert row["isolation"].startswith("isolated")
+    assert not any(f.startswith("not isolated") for f in row["flags"])
+
+
+@pytest.mark.notebook
+def test_a_setsid_grandchild_dies_with_the_kernel_and_never_writes_outside(batch):
+    assert batch["survivors"] == []
+    assert not batch["outside"].exists()
+    row = _row(batch, "intruder")
+    assert _tests(row)["test_xor_weights"]["status"] == "passed"  # the answer above the attack
+
+
+@pytest.mark.notebook
+def test_killing_the_grader_its_parent_or_pid_1_fails_and_the_batch_goes_on(batch):
+    row = _row(batch, "intruder")
+    kills = next(n for n in row["notes"] if "kills" in n).split("kills ")[1].split()
+    grader = f"{os.getpid()}:"
+    assert any(k.startswith(grader) and k.endswith(("ProcessLookupError", "PermissionError")) for k in kills), kills
+    assert all(not k.endswith(":sent") or k.startswith("1:") for k in kills), kills
+    assert _tests(row)["test_build_xor_model"]["status"] == "passed"
+    assert len(batch["rows"]) == len(SOLUTIONS) * 3 + 10  # every submission has its row
+
+
+@pytest.mark.notebook
+def test_checks_rebound_from_a_background_thread_do_not_change_the_verdict(batch):
+    row = _row(batch, "forger")
+    assert row["score"] == 0, row["tests"]
+    tests = _tests(row)
+    assert {t["status"] for t in tests.values()} == {"failed"}, row["tests"]
+    assert "FAIL  w = (1, 1) and b = -1.5 compute AND" in tests["test_perceptron_predict"]["message"]
 
 
 # --- generation and the format, no kernel -------------------------------------------------

@@ -142,8 +142,14 @@ def _answer_groups(submission) -> tuple[dict[str, list], int]:
     return groups, orphans
 
 
-def assemble(solution, submission, name: str) -> Assembled:
-    """Return the notebook to run: solution cells with the submission's answers (see module doc)."""
+def assemble(solution, submission, name: str, *, strip: dict[str, list[int]] | None = None) -> Assembled:
+    """Return the notebook to run: solution cells with the submission's answers (see module doc).
+
+    ``strip`` maps a test's grade_id to the lines whose expected values the kernel must not get
+    (:func:`cnnlab.grading.verdict.strip_expected`).
+    """
+    from cnnlab.grading.verdict import strip_expected
+
     exercise = exercise_from_solution(solution, name)
     answer_ids = [grade_id(c) for c in solution.cells if cell_kind(c) == "answer"]
     _check_identity(submission, name, answer_ids)
@@ -158,13 +164,14 @@ def assemble(solution, submission, name: str) -> Assembled:
             continue
         if kind == "answer":
             versions = groups.get(gid, [])
-            if len(versions) != 1:
-                notes.append(f"answer cell {gid} is missing; it counts as not done" if not versions else
-                             f"answer cell {gid} appears {len(versions)} times; keep exactly one. "
-                             "None of the copies was run")
+            if not versions:
+                notes.append(f"answer cell {gid} is missing; it counts as not done")
                 cells.append(_code(source_text(stub), "answer", gid))
                 continue
-            answer, *extras = versions[0]
+            if len(versions) > 1:
+                notes.append(f"answer cell {gid} appears {len(versions)} times; only the last copy "
+                             "was graded (keep exactly one)")
+            answer, *extras = versions[-1]
             for cell, role in [(answer, "answer")] + [(extra, "extra") for extra in extras]:
                 text = source_text(cell)
                 cells.append(_code(text, role, gid))
@@ -179,7 +186,10 @@ def assemble(solution, submission, name: str) -> Assembled:
             elif given[gid].strip() not in (source_text(stub).strip(), source_text(original).strip()):
                 notes.append(f"{kind} cell {gid} was edited; the original was used")
             cells.append(_code(GUARD_RESTORE, "guard"))
-        cells.append(_code(source_text(original), kind, gid))
+        text = source_text(original)
+        if kind == "test" and strip and strip.get(gid):
+            text = strip_expected(text, strip[gid])
+        cells.append(_code(text, kind, gid))
         if kind == "test":
             tests[gid] = float(original.metadata["nbgrader"]["points"])
         else:

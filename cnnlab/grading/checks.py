@@ -17,6 +17,9 @@ from cnnlab.grading.keras_checks import model_mismatch
 
 HIDDEN_NOTE = "Hidden tests may check more when your work is graded."
 GRADING = False  # True inside `cnnlab grade` kernels (set by cnnlab.grading.sandbox)
+# True inside `cnnlab grade` kernels too: checks then only record plain data, handed back in the
+# cell's output, and the grader decides outside the kernel (cnnlab.grading.verdict).
+RECORDING = False
 
 
 def grading() -> bool:
@@ -90,12 +93,41 @@ def array_mismatch(actual, expected, rtol: float = 1e-6, atol: float = 1e-8) -> 
     return None
 
 
+def equal_mismatch(actual, expected) -> str | None:
+    """Return how ``actual`` differs from ``expected`` (``==``), or None when they are equal."""
+    try:
+        same = bool(actual == expected)
+    except Exception:  # an array compared with a scalar is ambiguous: that is a mismatch
+        same = False
+    return None if same else f"got {actual!r}, expected {expected!r}"
+
+
+def _caller_line() -> int:
+    """Return the line of the test cell that called a check (skipping this module's frames)."""
+    import sys
+
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return frame.f_lineno if frame is not None else 0
+
+
 class Checks:
     """The block ``check`` opens: each method records one check (see docs/exercises.md)."""
 
     def __init__(self, name: str):
         self.name = name
         self.results: list[tuple[bool, str, str]] = []
+        self.recorded: list[dict] = []  # under `cnnlab grade`: plain data for the grader
+
+    def _keep(self, kind: str, actual, expected, options: dict, what: str, hint: str) -> bool:
+        """Record one check as plain data (under ``cnnlab grade``); the grader judges it."""
+        from cnnlab.grading.verdict import to_plain
+
+        self.recorded.append({"kind": kind, "line": _caller_line(), "actual": to_plain(actual),
+                              "expected": to_plain(expected), "options": to_plain(options),
+                              "what": what, "hint": hint})
+        return True
 
     def _record(self, problem: str | None, what: str, hint: str) -> bool:
         label = what or f"check {len(self.results) + 1}"
@@ -108,19 +140,31 @@ class Checks:
     def array(self, actual, expected, *, rtol: float = 1e-6, atol: float = 1e-8,
               what: str = "", hint: str = "") -> bool:
         """Record whether ``actual`` matches ``expected`` in shape, dtype kind and values."""
+        if RECORDING:
+            from cnnlab.grading.verdict import Unreadable
+
+            got, reason = _as_numbers(actual, "your result")
+            return self._keep("array", got if reason is None else Unreadable(reason),
+                              None if expected is None else np.asarray(expected, dtype=float),
+                              {"rtol": rtol, "atol": atol}, what, hint)
         return self._record(array_mismatch(actual, expected, rtol, atol), what, hint)
 
     def equal(self, actual, expected, *, what: str = "", hint: str = "") -> bool:
         """Record whether ``actual == expected`` (ints, strings, shapes)."""
-        try:
-            same = bool(actual == expected)
-        except Exception:  # an array compared with a scalar is ambiguous: that is a mismatch
-            same = False
-        problem = None if same else f"got {actual!r}, expected {expected!r}"
-        return self._record(problem, what, hint)
+        if RECORDING:
+            return self._keep("equal", actual, expected, {}, what, hint)
+        return self._record(equal_mismatch(actual, expected), what, hint)
 
     def true(self, condition, *, what: str = "", hint: str = "") -> bool:
         """Record whether ``condition`` holds."""
+        if RECORDING:
+            try:
+                truth = bool(condition)
+            except Exception as error:
+                truth = f"{type(error).__name__}: {error}"
+            self._keep("true", condition, None, {}, what, hint)
+            self.recorded[-1]["truth"] = truth
+            return True
         try:
             holds = bool(condition)
         except Exception as error:
@@ -130,6 +174,12 @@ class Checks:
     def model(self, model, spec, *, input_shape=None, total_params=None,
               what: str = "", hint: str = "") -> bool:
         """Record whether a Keras model matches ``spec`` (see :func:`model_mismatch`)."""
+        if RECORDING:
+            from cnnlab.grading.keras_checks import describe_model
+
+            return self._keep("model", describe_model(model), spec,
+                              {"input_shape": input_shape, "total_params": total_params},
+                              what or "the model matches the spec", hint)
         problem = model_mismatch(model, spec, input_shape=input_shape, total_params=total_params)
         return self._record(problem, what or "the model matches the spec", hint)
 
@@ -160,6 +210,8 @@ class check:
 
     def __exit__(self, kind, error, traceback) -> bool:
         name = self.checks.name
+        if RECORDING:
+            self._hand_back(kind, error)
         if kind is not None and kind.__name__ == "StdinNotImplementedError":
             print(f"ERROR  {name}: your code calls input(). Checks and graders cannot type an "
                   "answer: pass the value as an argument instead.")
@@ -180,11 +232,27 @@ class check:
             print(f"ERROR  {name}: your code raised {kind.__name__}: {error}. "
                   "The checks after it did not run; fix the error and run this cell again.")
             raise AnswerError(f"{name}: your code raised {kind.__name__}: {error}") from None
+        if RECORDING:  # the grader decides, outside this kernel
+            return False
         print(self.checks.report())
         failed = [label for ok, label, _ in self.checks.results if not ok]
         if failed:
             raise CheckFailed(f"{name}: failed {', '.join(failed)}")
         return False
+
+
+    def _hand_back(self, kind, error) -> None:
+        """Publish the recorded checks as one display output for the grader (plain JSON text)."""
+        import json
+
+        from IPython.display import publish_display_data
+
+        from cnnlab.grading.verdict import MIME
+
+        raised = None if kind is None else f"{kind.__name__}: {error}"[:500]
+        block = {"name": self.checks.name, "checks": self.checks.recorded, "raised": raised}
+        publish_display_data({MIME: json.dumps(block), "text/plain": f"[{self.checks.name}: "
+                              f"{len(self.checks.recorded)} checks recorded for the grader]"})
 
 
 def check_array(actual, expected, *, rtol: float = 1e-6, atol: float = 1e-8,

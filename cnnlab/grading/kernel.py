@@ -29,6 +29,9 @@ def apply_limits() -> None:
 def main() -> None:
     """Apply the limits, then run an ordinary ipykernel."""
     apply_limits()
+    # In a PID namespace the grader's PID means nothing (ipykernel would take its parent for
+    # dead); the kernel dies with its worker anyway (see cnnlab.grading.isolation).
+    os.environ.pop("JPY_PARENT_PID", None)
     from ipykernel import kernelapp
 
     kernelapp.launch_new_instance()

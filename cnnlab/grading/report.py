@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
+import os
+import threading
 from pathlib import Path
 
 from cnnlab.grading.grader import safe_name
@@ -13,18 +16,63 @@ STATUS_WORDS = {"passed": "passed", "failed": "failed", "not done": "not done ye
                 "kernel died": "the kernel died", "rejected": "not graded", "not run": "not run"}
 
 
+def record_path(out: Path, student: str, exercise: str) -> Path:
+    """Return where a record is written: ``<out>/<student>/<exercise>.json``."""
+    return Path(out) / safe_name(student) / f"{safe_name(exercise)}.json"
+
+
+def atomic_write(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and a rename: never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+    return path
+
+
+def write_record(record: dict, out: Path) -> Path:
+    """Write one record (atomically) as soon as it is finished; return its path."""
+    return atomic_write(record_path(out, record["student"], record["exercise"]),
+                        json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+
+
 def write_records(records: list[dict], out: Path) -> list[Path]:
     """Write ``<out>/<student>/<exercise>.json`` for each record; return the paths."""
-    paths = []
-    for record in records:
-        path = Path(out) / safe_name(record["student"]) / f"{safe_name(record['exercise'])}.json"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-        paths.append(path)
-    return paths
+    return [write_record(record, out) for record in records]
 
 
-def write_gradebook(records: list[dict], out: Path) -> Path:
+def load_records(folder: Path) -> list[dict]:
+    """Return every record found under ``folder`` (``<student>/<exercise>.json``), sorted."""
+    records = []
+    for path in sorted(Path(folder).glob("*/*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and {"student", "exercise", "tests", "score"} <= record.keys():
+            records.append(record)
+    return records
+
+
+def row_reason(record: dict) -> str:
+    """Return, in a few words, why a record lost marks and what deserves a look."""
+    if record["status"] == "rejected":
+        parts = [f"rejected: {record.get('reason', '')}"]
+    else:
+        parts = [] if record["status"] == "graded" else [f"stopped early ({record['status']})"]
+        for test in record["tests"]:
+            if test["status"] != "passed":
+                parts.append(f"{test['test']} {test['status']}: {test['message'][:160]}".rstrip(": "))
+    parts += record.get("notes", []) + record.get("flags", [])
+    seen, kept = set(), []
+    for part in parts:
+        if part and part not in seen:
+            seen.add(part)
+            kept.append(part)
+    return "; ".join(kept)
+
+
+def write_gradebook(records: list[dict], out: Path, name: str = "gradebook.csv") -> Path:
     """Write ``<out>/gradebook.csv``: one row per student, columns per exercise and per test."""
     exercises = sorted({r["exercise"] for r in records})
     tests = {e: next((r["tests"] for r in records if r["exercise"] == e), []) for e in exercises}
@@ -41,17 +89,15 @@ def write_gradebook(records: list[dict], out: Path) -> Path:
         for t in r["tests"]:
             row[f"{r['exercise']}:{t['test']}"] = t["points"]
         row["total"] += r["score"]
-        reason = r.get("reason") or ("; ".join(r["flags"]) if r["flags"] else "")
+        reason = row_reason(r)
         if reason:
             row["notes"].append(f"{r['exercise']}: {reason}")
-    path = Path(out) / "gradebook.csv"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        for row in rows.values():
-            writer.writerow({**row, "notes": " | ".join(row["notes"])})
-    return path
+    handle = io.StringIO()
+    writer = csv.DictWriter(handle, fieldnames=columns)
+    writer.writeheader()
+    for row in rows.values():
+        writer.writerow({**row, "notes": " | ".join(row["notes"])})
+    return atomic_write(Path(out) / name, handle.getvalue())
 
 
 def feedback_text(student: str, records: list[dict]) -> str:
@@ -82,15 +128,13 @@ def write_feedback(records: list[dict], out: Path) -> list[Path]:
         by_student.setdefault(r["student"], []).append(r)
     paths = []
     for student, own in by_student.items():
-        path = Path(out) / safe_name(student) / "feedback.md"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(feedback_text(student, own), encoding="utf-8")
-        paths.append(path)
+        paths.append(atomic_write(Path(out) / safe_name(student) / "feedback.md",
+                                  feedback_text(student, own)))
     return paths
 
 
-def write_all(records: list[dict], out: Path) -> Path:
+def write_all(records: list[dict], out: Path, gradebook: str = "gradebook.csv") -> Path:
     """Write the records, the gradebook and the feedback; return the gradebook's path."""
     write_records(records, out)
     write_feedback(records, out)
-    return write_gradebook(records, out)
+    return write_gradebook(records, out, gradebook)

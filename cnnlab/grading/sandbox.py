@@ -117,6 +117,7 @@ def start() -> None:
     from cnnlab.runtime import import_keras_quietly
 
     cnnlab.grading.checks.GRADING = True  # restore() keeps it so: the module is snapshotted below
+    cnnlab.grading.checks.RECORDING = True  # checks hand back plain data; the grader judges
 
     import_keras_quietly()
     import stack_data  # noqa: F401  (IPython formats tracebacks with it; load it before the hook)
@@ -127,6 +128,19 @@ def start() -> None:
     root = os.path.realpath(os.getcwd())
     sys.addaudithook(_make_hook(root, os.path.join(root, ".cnnlab_refused.log")))
     _state["started"] = True
+
+
+def perturb(seed: int = 987_654_321) -> None:
+    """Reseed every random generator (the grader's second trusted run finds what depends on it)."""
+    import random
+
+    import numpy
+
+    random.seed(seed)
+    numpy.random.seed(seed % 2**32)
+    keras = sys.modules.get("keras")
+    if keras is not None:
+        keras.utils.set_random_seed(seed % 2**32)
 
 
 def protect(namespace: dict, names: list[str]) -> None:

@@ -8,6 +8,7 @@ before a kill survives it.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -25,19 +26,36 @@ import nbformat  # noqa: E402
 
 from cnnlab.grading.assemble import Rejected, assemble, read_submission  # noqa: E402
 from cnnlab.grading.kernel import FILE_SIZE_ENV, MEMORY_ENV  # noqa: E402
+from cnnlab.grading.verdict import MIME, decode_output, judge_test  # noqa: E402
 
 KERNEL_NAME = "cnnlab-grader"
 MESSAGE_LIMIT = 1500
 GIVEN_CELL_TIMEOUT = 180  # seconds for the solution's own cells: importing Keras can be slow
 PROBE_TIMEOUT = 5
+CHECKS_BUDGET = 32 << 20  # characters of recorded checks one test cell may hand back
 
 
-def write_kernelspec(folder: Path) -> Path:
+def kernel_argv(job: dict) -> list[str]:
+    """Return the kernel's command line: isolated when the job says so, dying with this worker."""
+    import shutil
+
+    from cnnlab.grading.isolation import wrap
+
+    argv = [sys.executable, "-m", "cnnlab.grading.kernel", "-f", "{connection_file}"]
+    if job.get("isolate"):
+        argv = wrap(argv, Path(job["workdir"]), Path(job["scratch"]) / "root")
+    setpriv = shutil.which("setpriv")
+    if setpriv and sys.platform.startswith("linux"):  # the kernel dies with this worker
+        argv = [setpriv, "--pdeathsig", "KILL", "--"] + argv
+    return argv
+
+
+def write_kernelspec(folder: Path, job: dict) -> Path:
     """Write a kernelspec that runs this Python (``sys.executable``) under the grader's limits."""
     spec_dir = folder / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": [sys.executable, "-m", "cnnlab.grading.kernel", "-f", "{connection_file}"],
-            "display_name": "cnnlab grader", "language": "python"}
+    spec = {"argv": kernel_argv(job), "display_name": "cnnlab grader", "language": "python",
+            "interrupt_mode": "message"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec), encoding="utf-8")
     return folder
 
@@ -46,16 +64,17 @@ def kernel_env(workdir: Path, job: dict) -> dict:
     """Return the kernel's environment: home, temp and caches inside the working copy."""
     import cnnlab
 
-    env = dict(os.environ)
+    # Only what a kernel needs: nothing of the grader's environment (paths, tokens) leaks in.
+    env = {key: os.environ[key] for key in ("PATH", "LANG", "LC_ALL", "TZ") if key in os.environ}
     package_root = str(Path(cnnlab.__file__).resolve().parents[1])
-    env.update({
+    env.update({"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONDONTWRITEBYTECODE": "1",
         "HOME": str(workdir), "TMPDIR": str(workdir / "tmp"), "IPYTHONDIR": str(workdir / ".ipython"),
         "MPLCONFIGDIR": str(workdir / ".mpl"), "KERAS_HOME": str(workdir / ".keras"),
         "MPLBACKEND": "agg", "CUDA_VISIBLE_DEVICES": "", "PYTHONHASHSEED": "0",
         "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "KERAS_BACKEND": job["backend"], "CNNLAB_PROFILE": job["profile"],
         MEMORY_ENV: str(job["memory_mb"]), FILE_SIZE_ENV: str(job["file_mb"]),
-        "PYTHONPATH": os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p),
+        "PYTHONPATH": os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH")) if p),
     })
     (workdir / "tmp").mkdir(exist_ok=True)
     return env
@@ -81,6 +100,11 @@ def _client_class():
             return await super()._check_raise_for_error(cell, cell_index, exec_reply)
 
         def run(self, cell, index) -> tuple[str, str] | None:
+            if cell.metadata.get("cnnlab_role", [""])[0] == "test":
+                self.checks_budget = CHECKS_BUDGET
+            return self._run(cell, index)
+
+        def _run(self, cell, index) -> tuple[str, str] | None:
             """Execute one cell; return (ename, evalue) if it failed or ran out of time, else None.
 
             The verdict comes from the kernel's reply, not from the outputs: a cell whose time
@@ -97,9 +121,17 @@ def _client_class():
                 return reply.get("ename", "Error"), reply.get("evalue", "")
             return "NoReply", f"the kernel gave no usable reply ({reply.get('status')!r})"
 
+        checks_budget = CHECKS_BUDGET
+
         def output(self, outs, msg, display_id, cell_index):
+            data = msg["content"].get("data", {})
+            if isinstance(data, dict) and MIME in data:  # the checks' plain data, budgeted apart
+                self.checks_budget -= len(str(data[MIME]))
+                if self.checks_budget < 0:
+                    return None
+                return super().output(outs, msg, display_id, cell_index)
             size = sum(len(v) for v in msg["content"].values() if isinstance(v, str))
-            size += sum(len(str(v)) for v in msg["content"].get("data", {}).values())
+            size += sum(len(str(v)) for v in data.values()) if isinstance(data, dict) else 0
             self.output_budget -= size
             if self.output_budget < 0 and msg["msg_type"] != "error":
                 self.output_dropped = True
@@ -116,9 +148,20 @@ def _watch_memory(pid: int, limit_mb: int, stop: threading.Event, tripped: list)
     try:
         process = psutil.Process(pid)
         while not stop.wait(0.25):
-            if process.memory_info().rss > limit_mb << 20:
+            family = [process] + process.children(recursive=True)
+            rss = 0
+            for member in family:
+                try:
+                    rss += member.memory_info().rss
+                except psutil.Error:
+                    pass
+            if rss > limit_mb << 20:
                 tripped.append(True)
-                process.kill()
+                for member in reversed(family):
+                    try:
+                        member.kill()
+                    except psutil.Error:
+                        pass
                 return
     except psutil.Error:
         return
@@ -135,10 +178,6 @@ def _responsive(client) -> bool:
         client.timeout_func = saved
 
 
-def _stdout_of(cell) -> str:
-    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-
-
 def _explain(ename: str, evalue: str) -> str:
     """Return an error in plain words, naming the usual causes of the errors graders see."""
     if ename == "StdinNotImplementedError":
@@ -152,27 +191,65 @@ def _explain(ename: str, evalue: str) -> str:
     return f"{ename}: {evalue}"
 
 
-def test_record(cell, error: tuple[str, str] | None, points: float, duration: float) -> dict:
-    """Return a test's record from its executed cell and error: passed, not done, failed, error."""
-    record = {"points": points, "max": points, "status": "passed", "message": "",
-              "duration": round(duration, 3)}
-    if error is None:
+def test_record(cell, error: tuple[str, str] | None, points: float, duration: float,
+                trusted: dict) -> dict:
+    """Return a test's record: the verdict on the cell's recorded checks against the trusted run.
+
+    Only plain data comes from the submission's kernel; the comparison happens here. Its reply
+    (ok or an error) only says why a test did not pass: not done, error, timeout.
+    """
+    record = {"points": 0.0, "max": points, "status": "failed", "message": "",
+              "duration": round(duration, 3), "kernel_judged": 0}
+    if trusted.get("problem"):
+        record.update(status="error", message=f"the grader could not run this test on the solution: "
+                                              f"{trusted['problem']}"[:MESSAGE_LIMIT])
         return record
-    ename, evalue = error
-    lines = [line for line in _stdout_of(cell).splitlines()
-             if line.startswith(("FAIL", "NOT DONE YET", "ERROR"))]
-    if ename == "NotDoneYet":
-        status, message = "not done", "the answer still raises NotImplementedError (the stub)"
-    elif ename == "CheckFailed":
-        status, message = "failed", "; ".join(lines) or evalue
-    elif ename == "AnswerError":
-        status, message = "error", evalue
-    elif ename in ("CellTimeout", "KeyboardInterrupt"):
-        status, message = "timeout", _explain(ename, evalue)
+    judged = judge_test(decode_output(cell.get("outputs", [])), trusted["blocks"], trusted["fixed"])
+    record["kernel_judged"] = judged["kernel_judged"]
+    failures = judged["failures"]
+    if error is None and judged["complete"] and not failures:
+        record.update(points=points, status="passed")
+        return record
+    if error is None:
+        if not judged["complete"]:
+            failures.append("FAIL  the test stopped before all its checks ran")
+        status, message = "failed", "; ".join(failures)
     else:
-        status, message = "error", _explain(ename, evalue)
-    record.update(points=0.0, status=status, message=message[:MESSAGE_LIMIT])
+        ename, evalue = error
+        if ename == "NotDoneYet":
+            status, message = "not done", "the answer still raises NotImplementedError (the stub)"
+        elif ename == "AnswerError":
+            status, message = "error", evalue
+        elif ename in ("CellTimeout", "KeyboardInterrupt"):
+            status, message = "timeout", _explain(ename, evalue)
+        else:
+            status, message = "error", _explain(ename, evalue)
+        if failures:
+            message += "; before that: " + "; ".join(failures)
+    record.update(status=status, message=message[:MESSAGE_LIMIT])
     return record
+
+
+def _plan(job: dict, solution, raw: bytes):
+    """Return the assembled notebook for the job: a submission, or the solution (trusted runs)."""
+    trusted = json.loads(Path(job["trusted"]).read_text(encoding="utf-8")) if job.get("trusted") else {}
+    strip = {gid: t.get("strip", []) for gid, t in trusted.items()}
+    plan = assemble(solution, read_submission(raw), job["exercise"], strip=strip)
+    return plan, trusted
+
+
+def _run_reseeded(client, cell, index) -> list[dict]:
+    """Run a test cell of the solution again after reseeding every random generator; return the
+    checks it records (what changes between the two runs depends on random state)."""
+    # A new seed per test: the first run of a test may start from the previous test's reseed.
+    guard = nbformat.v4.new_code_cell("_cnnlab_sandbox.restore(globals())\n"
+                                      f"_cnnlab_sandbox.perturb({1_000_003 * (index + 1) + 12_345})")
+    guard.metadata["cnnlab_role"] = ["guard", ""]
+    again = copy.deepcopy(cell)
+    if client.run(guard, index) is not None:
+        return []
+    client.run(again, index)
+    return decode_output(again.get("outputs", []))
 
 
 def run_job(job: dict) -> None:
@@ -187,7 +264,7 @@ def run_job(job: dict) -> None:
     emit("start", sha256=hashlib.sha256(raw).hexdigest())
     solution = nbformat.read(job["solution"], as_version=4)
     try:
-        plan = assemble(solution, read_submission(raw), job["exercise"])
+        plan, trusted = _plan(job, solution, raw)
     except Rejected as reason:
         emit("rejected", reason=str(reason))
         return
@@ -197,10 +274,22 @@ def run_job(job: dict) -> None:
     from jupyter_client.manager import AsyncKernelManager
     from nbclient.exceptions import DeadKernelError
 
+    from cnnlab.grading.isolation import prepare_workdir
+
     workdir = Path(job["workdir"])
-    specs = KernelSpecManager(kernel_dirs=[str(write_kernelspec(Path(job["scratch"]) / "kernels"))])
-    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs)
+    ipc = workdir / ".ipc"
+    ipc.mkdir(exist_ok=True)
+    (workdir / "tmp").mkdir(exist_ok=True)
+    if job.get("isolate"):
+        (Path(job["scratch"]) / "root").mkdir(exist_ok=True)
+        prepare_workdir(workdir)
+    specs = KernelSpecManager(kernel_dirs=[str(write_kernelspec(Path(job["scratch"]) / "kernels", job))])
+    # Isolated: Unix sockets in the working copy, which reach a kernel that has no network.
+    channel = {"transport": "ipc", "ip": str(ipc / "k")} if job.get("isolate") else {}
+    km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs,
+                            connection_file=str(ipc / "kernel.json"), **channel)
     limit = job["cell_timeout"]
+
     def timeout_of(cell) -> float:
         # The instructor's cells (imports, set-up) get room for a slow machine; the time limit
         # is for the learner's answers and the tests that call them.
@@ -231,9 +320,13 @@ def run_job(job: dict) -> None:
                              "the code ended the process (os._exit, a crash, or memory exhaustion)")
                     died = f"the kernel died while running {role} cell {gid or index}: {cause}"
                     break
-                if role == "test":
+                if role == "test" and job.get("mode") == "trusted":
+                    emit("trusted", test=gid, blocks=decode_output(cell.get("outputs", [])),
+                         error=error, reseeded=_run_reseeded(client, cell, index))
+                    done.add(gid)
+                elif role == "test":
                     emit("test", test=gid, **test_record(cell, error, plan.tests[gid],
-                                                         time.monotonic() - started))
+                                                         time.monotonic() - started, trusted[gid]))
                     done.add(gid)
                 elif error and role in ("answer", "extra", "locked"):
                     emit("note", note=f"{role} cell {gid}: " + _explain(*error)[:300])
@@ -262,8 +355,16 @@ def run_job(job: dict) -> None:
 
 
 def main() -> None:
-    """Read the job file named on the command line and grade it."""
-    run_job(json.loads(Path(sys.argv[1]).read_text(encoding="utf-8")))
+    """Read the job file named on the command line and grade it; die with the grader."""
+    job = json.loads(Path(sys.argv[1]).read_text(encoding="utf-8"))
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG
+        if job.get("parent") and os.getppid() != job["parent"]:
+            sys.exit("the grader that started this worker is gone")
+    run_job(job)
 
 
 if __name__ == "__main__":
