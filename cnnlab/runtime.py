@@ -87,9 +87,17 @@ class Profile:
 
         A lesson's last code cell prints it, so stated running times are measured ones.
         """
-        minutes = self.elapsed() / 60
-        return (f"Lesson ran in {minutes:.1f} min (profile {self.name}, {accelerator()}, "
+        return (f"Lesson ran in {duration(self.elapsed())} (profile {self.name}, {accelerator()}, "
                 f"{os.cpu_count()} CPU cores, Keras on {versions()['backend']})")
+
+
+def duration(seconds: float) -> str:
+    """Return a running time in words a learner reads at a glance: seconds under a minute.
+
+    >>> duration(4.2), duration(59.6), duration(354)
+    ('4 s', '60 s', '5.9 min')
+    """
+    return f"{seconds:.0f} s" if seconds < 59.95 else f"{seconds / 60:.1f} min"
 
 
 def resolve_profile(profile: str) -> str:

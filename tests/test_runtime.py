@@ -98,3 +98,11 @@ def test_every_public_submodule_is_reachable_from_a_bare_import_in_any_order():
     assert done.stdout.strip() == "ok", done.stderr[-2000:]
     with pytest.raises(AttributeError, match="no attribute 'nonexistent'"):
         cnnlab.nonexistent
+
+
+def test_running_time_states_profile_and_a_readable_duration(monkeypatch):
+    monkeypatch.delenv("CNNLAB_PROFILE", raising=False)
+    cfg = runtime.Profile("full", 0, None, None, False, started=runtime.time.perf_counter() - 3.0)
+    line = cfg.running_time()
+    assert line.startswith("Lesson ran in 3 s (profile full, "), line
+    assert runtime.duration(600) == "10.0 min"
