@@ -264,7 +264,7 @@ def _forger():
         "softmax": "def softmax(z):\n    return np.asarray(z, dtype=float)",
         "xor_weights": "def xor_weights():\n    return np.eye(2), np.zeros(2), np.ones(2), 0.0",
         "build_xor_model": "def build_xor_model():\n    return keras.Sequential([keras.Input((2,)), "
-                           "keras.layers.Dense(3, activation='relu'), keras.layers.Dense(1)])",
+                           "keras.layers.Dense(4, activation='relu'), keras.layers.Dense(1)])",
     })
 
 
@@ -400,8 +400,9 @@ def test_missing_duplicated_and_edited_cells_are_graded_with_the_solution_tests(
     assert tests["test_perceptron_predict"]["status"] == "passed"  # graded once, the last copy
     assert "NotImplementedError" not in tests["test_perceptron_predict"]["message"]
     assert tests["test_xor_weights"]["status"] == "failed"  # the edited test still runs
+    assert tests["test_perceptron_train"]["status"] == "passed"  # its answer is the solution's
     assert tests["test_build_xor_model"]["status"] == "passed"
-    assert row["score"] == 2 + 3
+    assert row["score"] == 2 + 3 + 3
 
 
 @pytest.mark.notebook

@@ -27,6 +27,8 @@ def attempt(name, action):
         results[name] = type(error).__name__
 attempt("read_solution", lambda: open(sys.argv[1]).read(100))
 attempt("list_repo", lambda: sorted(os.listdir(os.path.dirname(sys.argv[1]) + "/..")))
+attempt("list_above_work", lambda: os.listdir(os.path.dirname(os.getcwd())))
+attempt("list_tmp", lambda: os.listdir("/tmp"))
 attempt("write_outside", lambda: os.write(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT), b"x"))
 attempt("write_tmp", lambda: open("/tmp/escaped", "w").write("x"))
 attempt("write_work", lambda: open("inside.txt", "w").write("ok"))
@@ -79,6 +81,7 @@ def test_a_hostile_process_sees_only_its_working_copy_and_leaves_nothing(isolati
     results = json.loads(done.stdout.strip().splitlines()[-1])
     assert results["read_solution"] == "FileNotFoundError"
     assert results["list_repo"] in ("FileNotFoundError", repr([".venv", "cnnlab"]), repr(["cnnlab"]))
+    assert results["list_above_work"] == results["list_tmp"] == "PermissionError"  # no scratch names
     assert results["write_outside"] in ("FileNotFoundError", "PermissionError", "OSError")
     assert results["write_tmp"] in ("PermissionError", "OSError")
     assert results["write_work"] == "2"

@@ -186,6 +186,15 @@ def _bind(libc, source: str, target: str, writable: bool) -> None:
     _mount(libc, None, target, None, flags)
 
 
+def _hide_ancestors(root: str, work: str) -> None:
+    """Make the folders above the working copy passable but not listable (mode --x--x--x), so
+    the kernel cannot read the grader's scratch names (other submissions, trusted runs) there;
+    the read-only folders bound below them stay reachable by their full paths."""
+    for parent in Path(work).parents:
+        if str(parent) != "/":
+            os.chmod(root + str(parent), 0o111)
+
+
 def _build_root(libc, config: dict) -> None:
     """Mount the bare root on config['root'] and pivot into it (see the module doc)."""
     root, work = config["root"], config["work"]
@@ -198,6 +207,7 @@ def _build_root(libc, config: dict) -> None:
             os.symlink(target, root + path)
     _bind(libc, work, root + work, writable=True)
     os.makedirs(root + "/tmp", exist_ok=True)  # read-only like the rest: TMPDIR is in the work
+    _hide_ancestors(root, work)
     os.makedirs(root + "/dev", exist_ok=True)
     for name in DEVICES:
         _bind(libc, "/dev/" + name, f"{root}/dev/{name}", writable=True)
