@@ -95,11 +95,17 @@ def _keras_check(input_size, kernel_size, stride, padding, dilation, in_channels
     try:
         if not isinstance(padding, str):
             shape = keras.layers.ZeroPadding2D(int(padding)).compute_output_shape(shape)
-        keras.layers.Conv2D(filters, kernel_size, strides=stride, dilation_rate=dilation,
-                            padding="same" if padding == "same" else "valid").compute_output_shape(shape)
+        side = keras.layers.Conv2D(filters, kernel_size, strides=stride, dilation_rate=dilation,
+                                   padding="same" if padding == "same" else "valid"
+                                   ).compute_output_shape(shape)[1]
     except ValueError as error:
         raise ValueError(f"Keras rejects this convolution: {error}\n"
                          f"{_plain_reason(input_size, kernel_size, stride, padding, dilation)}") from None
+    if side is not None and side <= 0:
+        # Keras before 3.11 infers the empty shape and fails only when the layer runs.
+        raise ValueError(f"Keras rejects this convolution: its output would have zero or negative "
+                         f"size ({side}).\n"
+                         f"{_plain_reason(input_size, kernel_size, stride, padding, dilation)}")
 
 
 def _plain_reason(input_size, kernel_size, stride, padding, dilation) -> str:

@@ -39,6 +39,21 @@ SCHEDULE_NOTE = ("the optimizer was built with a LearningRateSchedule, which fix
                  "tune the rate live.")
 
 
+# Keras 3.11 and later pass a steps_per_execution chunk's last batch to on_train_batch_end;
+# earlier releases (Colab's 3.10 among them) pass its first, like on_train_batch_begin.
+_END_GETS_FIRST_BATCH = tuple(int(p) for p in keras.version().split(".")[:2]) < (3, 11)
+
+
+def chunk_last_batch(callback: keras.callbacks.Callback, begin: int, batch: int) -> int:
+    """Return the index of the last batch of the chunk that began at ``begin`` and ended at ``batch``."""
+    if batch > begin or not _END_GETS_FIRST_BATCH:
+        return batch
+    # callback._model: on JAX the public property syncs the whole training state, every call.
+    size = int(getattr(callback._model, "steps_per_execution", 1) or 1)
+    steps = (callback.params or {}).get("steps")
+    return begin + (min(size, steps - begin) if steps else size) - 1
+
+
 def learning_rate_is_tunable(optimizer) -> bool:
     """Return True if ``optimizer`` keeps its learning rate in a variable that can be assigned."""
     return isinstance(getattr(optimizer, "_learning_rate", None), keras.Variable)
@@ -157,6 +172,7 @@ class LiveControls(keras.callbacks.Callback):
         # May run in a Keras worker thread, after the next batch has begun: find this chunk.
         chunks, epoch, start = self._chunks, self.epoch, self._epoch_start
         begin, lr, dropout = next(c for c in reversed(chunks) if c[0] <= batch)
+        batch = chunk_last_batch(self, begin, batch)
         row = {"step": start + begin, "epoch": epoch, "batches": batch - begin + 1, "lr": lr,
                "dropout": dropout}
         row.update({k: float(v) for k, v in (logs or {}).items()})
@@ -302,7 +318,7 @@ class Replay(keras.callbacks.Callback):
                     layer.set_rate(dropout)
 
     def on_train_batch_end(self, batch, logs=None):
-        self._seen = self._epoch_start + batch + 1
+        self._seen = self._epoch_start + chunk_last_batch(self, batch, batch) + 1
 
 
 def learning_rate_schedule(schedule) -> keras.optimizers.schedules.PiecewiseConstantDecay:
