@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
+
+
+# What pyproject's [grade] extra installs; a plain `pip install cnnlab` lacks these.
+GRADE_EXTRA = ("nbformat", "nbclient", "psutil", "tqdm")
 
 
 def grade_command(argv: list[str]) -> int:
@@ -29,7 +34,7 @@ def grade_command(argv: list[str]) -> int:
     parser.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default 300)")
     parser.add_argument("--memory-mb", type=int, default=4096,
                         help="memory cap per kernel in MB (address space; default 4096)")
-    parser.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax", "torch"],
+    parser.add_argument("--backend", default="tensorflow", choices=["tensorflow", "jax"],
                         help="Keras backend in the grading kernels (default tensorflow)")
     parser.add_argument("--shard", metavar="K/N",
                         help="grade only shard K of N (deterministic; join the outputs with merge-grades)")
@@ -120,13 +125,22 @@ def main(argv: list[str] | None = None) -> int:
         for name, what in commands.items():
             print(f"  {name:16} {what}", file=sys.stderr)
         return 0 if argv and argv[0] in ("-h", "--help") else 2
-    if argv[0] == "make-exercises":
-        from cnnlab.grading.generate import main as make_exercises
+    try:
+        for module in GRADE_EXTRA:  # before any work, so nothing fails half-way through a batch
+            importlib.import_module(module)
+        if argv[0] == "make-exercises":
+            from cnnlab.grading.generate import main as make_exercises
 
-        return make_exercises(argv[1:])
-    if argv[0] == "merge-grades":
-        return merge_command(argv[1:])
-    return grade_command(argv[1:])
+            return make_exercises(argv[1:])
+        if argv[0] == "merge-grades":
+            return merge_command(argv[1:])
+        return grade_command(argv[1:])
+    except ModuleNotFoundError as error:
+        if error.name not in GRADE_EXTRA:
+            raise
+        print(f"cnnlab {argv[0]} needs {error.name}, which comes with the grading extra: "
+              "pip install 'cnnlab[grade]' (./course.sh test installs it in .venv)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

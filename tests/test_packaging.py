@@ -157,3 +157,21 @@ def test_readme_colab_instructions_follow_the_repository_url():
     lesson0 = f"https://colab.research.google.com/github/{repo}/blob/main/notebooks/00_setup_and_tour.ipynb"
     assert lesson0 in readme and f"enter `{repo}`" in readme
     assert colab_cells.cell_source() in readme, "the README must show the cell scripts/colab_cells.py writes"
+
+
+def test_grade_extra_names_what_the_cli_reports_missing():
+    from cnnlab.cli import GRADE_EXTRA
+
+    assert {_name(r) for r in PROJECT["optional-dependencies"]["grade"]} == set(GRADE_EXTRA)
+
+
+@pytest.mark.parametrize("module", ["nbclient", "psutil"])
+def test_grading_without_the_grade_extra_says_how_to_install_it(module, tmp_path):
+    """A plain install lacks the grader's tools: `cnnlab grade` names the extra, no traceback."""
+    script = (f"import sys; sys.modules[{module!r}] = None  # as if not installed\n"
+              "from cnnlab.cli import main\n"
+              f"sys.exit(main(['grade', {str(tmp_path)!r}, '--exercise', '01_perceptron_and_mlp']))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"needs {module}" in done.stderr and "pip install 'cnnlab[grade]'" in done.stderr
