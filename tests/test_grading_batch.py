@@ -19,7 +19,7 @@ import pytest
 
 from cnnlab.cli import main as cli_main
 from cnnlab.grading.grader import Submission, find_submissions, grade_batch, remove_stale_scratch
-from cnnlab.grading.report import load_records, write_record
+from cnnlab.grading.report import load_records, write_gradebook, write_record
 from cnnlab.grading.shards import merge, parse_shard, resumable, select, shard_of
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,6 +73,19 @@ def _record(student: str, score: float, graded_at: str = "2026-01-01T00:00:00Z",
             "status": "graded", "score": score, "max": 12.0, "notes": [], "flags": [], "graded_at": graded_at,
             "tests": [{"test": "test_softmax", "points": score, "max": 12.0, "status": "passed",
                        "message": "", "duration": 0.1, "kernel_judged": 0}]}
+
+
+def test_gradebook_has_a_column_for_every_test_any_record_has(tmp_path):
+    """Records may list different tests (a row with none, a solution edited between shards)."""
+    rejected = {**_record("a_rejected", 0.0), "status": "rejected", "tests": []}
+    newer = _record("b_newer", 5.0)
+    newer["tests"].append({**newer["tests"][0], "test": "test_added_later", "points": 2.0})
+    path = write_gradebook([rejected, _record("c_older", 3.0), newer], tmp_path)
+    with path.open() as handle:
+        rows = {r["student"]: r for r in csv.DictReader(handle)}
+    assert rows["b_newer"][f"{EXERCISE}:test_added_later"] == "2.0"
+    assert rows["c_older"][f"{EXERCISE}:test_softmax"] == "3.0"
+    assert rows["c_older"][f"{EXERCISE}:test_added_later"] == ""
 
 
 def test_merge_joins_shard_outputs_into_one_gradebook(tmp_path, capsys):

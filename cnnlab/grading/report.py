@@ -75,10 +75,13 @@ def row_reason(record: dict) -> str:
 def write_gradebook(records: list[dict], out: Path, name: str = "gradebook.csv") -> Path:
     """Write ``<out>/gradebook.csv``: one row per student, columns per exercise and per test."""
     exercises = sorted({r["exercise"] for r in records})
-    tests = {e: next((r["tests"] for r in records if r["exercise"] == e), []) for e in exercises}
+    # Every test any record of the exercise has, in order: records can differ (a solution
+    # edited between two runs merged with --resume or merge-grades, a row with no tests).
+    tests = {e: list(dict.fromkeys(t["test"] for r in records if r["exercise"] == e for t in r["tests"]))
+             for e in exercises}
     columns = ["student"]
     for e in exercises:
-        columns += [e, f"{e} max", f"{e} status"] + [f"{e}:{t['test']}" for t in tests[e]]
+        columns += [e, f"{e} max", f"{e} status"] + [f"{e}:{t}" for t in tests[e]]
     columns += ["total", "notes"]
     rows: dict[str, dict] = {}
     for r in sorted(records, key=lambda r: (r["student"], r["exercise"])):
