@@ -37,7 +37,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         window_sum = padded[..., 0:channels]
         for offset in range(1, 2 * r + 1):
             window_sum = window_sum + padded[..., offset:offset + channels]
-        return inputs / ops.power(self.bias + self.alpha * window_sum, self.beta)
+        scale = self.bias + self.alpha * window_sum
+        if self.beta == 0.75:
+            # AlexNet's beta: t**-0.75 = t**-0.5 * t**-0.25; a float power is several times
+            # slower to train through on CPU, on TensorFlow and JAX alike.
+            inverse_root = ops.rsqrt(scale)
+            return inputs * inverse_root * ops.sqrt(inverse_root)
+        return inputs / ops.power(scale, self.beta)
 
     def compute_output_shape(self, input_shape):
         return input_shape
