@@ -9,11 +9,12 @@ Modules, one per thing shown: ``kernels`` (hand-made kernels on photos), ``filte
 (history, learning rate), ``evaluation`` (confusion matrix, mistakes), ``leaderboard``
 (accuracy against size and training time), ``boundaries`` (2-D decision regions),
 ``optimization`` (activations, gradient norms, optimizer paths), ``comparison`` (several
-training runs on one figure).
+training runs on one figure), ``costs`` (parameters and MACs of models side by side).
 """
 
 from cnnlab.viz.boundaries import plot_decision_boundaries, plot_decision_boundary
 from cnnlab.viz.comparison import plot_histories
+from cnnlab.viz.costs import plot_costs
 from cnnlab.viz.evaluation import confusion_matrix, plot_confusion_matrix, plot_examples, plot_misclassified
 from cnnlab.viz.feature_maps import feature_maps, plot_feature_maps
 from cnnlab.viz.filters import filter_patterns, filter_weights, pattern_images, plot_filters
@@ -26,7 +27,7 @@ __all__ = [
     "KERNELS", "SAMPLE_IMAGES", "apply_filter", "confusion_matrix", "feature_maps", "filter_patterns",
     "filter_weights", "learning_rates", "pattern_images", "plot_activations", "plot_confusion_matrix",
     "plot_decision_boundaries", "plot_decision_boundary", "plot_examples", "plot_feature_maps",
-    "plot_filter_response", "plot_filters", "plot_gradient_norms", "plot_histories",
+    "plot_costs", "plot_filter_response", "plot_filters", "plot_gradient_norms", "plot_histories",
     "plot_history", "plot_leaderboard", "plot_lr_schedule", "plot_misclassified",
     "plot_optimizer_paths", "sample_image",
 ]
