@@ -79,3 +79,23 @@ def to_numpy(values) -> np.ndarray:
         from keras import ops
 
         return ops.convert_to_numpy(values)
+
+
+def history_logs(history) -> dict[str, list[float]]:
+    """Return ``{metric: values per epoch}`` from a keras History or its ``.history`` dict."""
+    logs = getattr(history, "history", history)
+    if not isinstance(logs, dict) or not logs:
+        raise TypeError(f"Expected a keras History (what model.fit returns) or a non-empty dict of "
+                        f"metric name -> values per epoch, got {type(history).__name__}.")
+    return {name: [float(v) for v in values] for name, values in logs.items()}
+
+
+def style_epoch_axes(ax, title: str) -> None:
+    """Title the axes, label x as whole epochs, add a light grid and a small legend."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_title(title)
+    ax.set_xlabel("epoch")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -12,21 +12,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
-from cnnlab.viz._figure import new_figure
+from cnnlab.viz._figure import history_logs, new_figure, style_epoch_axes
 
 __all__ = ["plot_histories"]
 
 _RATE_NAMES = ("learning_rate", "lr")
-
-
-def _logs(history) -> dict[str, list[float]]:
-    logs = getattr(history, "history", history)
-    if not isinstance(logs, dict) or not logs:
-        raise TypeError(f"Expected a keras History (what model.fit returns) or a non-empty dict of "
-                        f"metric name -> values per epoch, got {type(history).__name__}.")
-    return {name: [float(v) for v in values] for name, values in logs.items()}
 
 
 def plot_histories(histories: dict, *, metrics=("loss", "val_accuracy"), title=None):
@@ -40,7 +31,7 @@ def plot_histories(histories: dict, *, metrics=("loss", "val_accuracy"), title=N
         raise TypeError("histories must be a non-empty dict of run name -> History, "
                         "e.g. {'step schedule': history_step, 'constant': history_constant}.")
     metrics = [metrics] if isinstance(metrics, str) else list(metrics)
-    runs = {name: _logs(history) for name, history in histories.items()}
+    runs = {name: history_logs(history) for name, history in histories.items()}
     for name, logs in runs.items():
         missing = [metric for metric in metrics if metric not in logs]
         if missing:
@@ -60,11 +51,7 @@ def plot_histories(histories: dict, *, metrics=("loss", "val_accuracy"), title=N
                     drawstyle="steps-mid" if is_rate else "default")
         if is_rate:
             ax.set_yscale("log")
-        ax.set_title(metric.replace("_", " "))
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style_epoch_axes(ax, metric.replace("_", " "))
     if title:
         fig.suptitle(title)
     return fig

@@ -6,9 +6,8 @@ import inspect
 import math
 
 import numpy as np
-from matplotlib.ticker import MaxNLocator
 
-from cnnlab.viz._figure import figure_and_axes, new_figure
+from cnnlab.viz._figure import figure_and_axes, history_logs, new_figure, style_epoch_axes
 
 _LOWER_IS_BETTER = ("loss", "error", "mae", "mse", "rmse", "crossentropy", "hinge")
 _NOT_METRICS = ("lr", "learning_rate")
@@ -34,14 +33,6 @@ def best_epoch(values, metric: str) -> int:
     return int(np.nanargmin(values) if lower_is_better(metric) else np.nanargmax(values))
 
 
-def _history_dict(history) -> dict[str, list]:
-    logs = getattr(history, "history", history)
-    if not isinstance(logs, dict) or not logs:
-        raise TypeError(f"Expected a keras History (what model.fit returns) or a non-empty dict of "
-                        f"metric name -> values per epoch, got {type(history).__name__}.")
-    return {name: [float(v) for v in values] for name, values in logs.items()}
-
-
 def plot_history(history, *, metrics=None, title=None):
     """Return one panel per metric (loss first): training and validation curves, best epoch marked.
 
@@ -49,7 +40,7 @@ def plot_history(history, *, metrics=None, title=None):
     panels (default: every metric logged, without ``val_`` twins and the learning rate).
     The best epoch of each panel (by validation if logged) gets a dot and a dashed line.
     """
-    logs = _history_dict(history)
+    logs = history_logs(history)
     if metrics is None:
         metrics = [name for name in logs if not name.startswith("val_") and name not in _NOT_METRICS]
         metrics.sort(key=lambda name: name != "loss")
@@ -77,11 +68,7 @@ def plot_history(history, *, metrics=None, title=None):
             ax.axvline(epoch, color="grey", linestyle=":", linewidth=1)
             ax.plot(epoch, value, "o", color="crimson", markersize=7, zorder=3,
                     label=f"best: epoch {epoch}, {value:.4g}")
-        ax.set_xlabel("epoch")
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        style_epoch_axes(ax, metric)
     if title:
         fig.suptitle(title)
     return fig
